@@ -1,0 +1,48 @@
+"""Hemorrhage segmentation entry point: picks the method, returns labels on the CT's grid.
+
+Methods: ``net`` (bundled attention U-Net, see segmentation_net.py), ``classic`` (documented
+threshold/morphology baseline, see segmentation_classic.py), ``auto`` (net when its weights are
+bundled, classic otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .ct_image import CTImage
+from .errors import HematomaExpansionError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("auto", "net", "classic")
+
+
+def net_available() -> bool:
+    try:
+        from .segmentation_net import weights_available
+    except ImportError:
+        return False
+    return weights_available()
+
+
+def resolve_method(method: str) -> str:
+    if method not in METHODS:
+        raise HematomaExpansionError(f"unknown segmentation method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "auto":
+        return "net" if net_available() else "classic"
+    return method
+
+
+def segment(ct: CTImage, method: str = "auto") -> np.ndarray:
+    """uint8 labels on ``ct``'s grid: 0 background, 1 intraparenchymal, 2 intraventricular."""
+    resolved = resolve_method(method)
+    log.info("segmenting %s with the %s method", ct.source or "image", resolved)
+    if resolved == "net":
+        from .segmentation_net import segment_net
+
+        return segment_net(ct)
+    from .segmentation_classic import segment_classic
+
+    return segment_classic(ct)

@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates/refreshes .venv idempotently (a stamp file records the installed state).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP  := $(VENV)/.installed-stamp
+CLI    := $(VENV)/bin/hematoma-expansion
+OUT    ?= demo-output
+
+.PHONY: venv demo test bench bench-seg train-seg train-model clean
+
+venv: $(STAMP)
+
+# Order matters: torch==2.13.0 first (the local CPU wheel, never the CUDA build);
+# pyradiomics builds from source and needs numpy/setuptools/wheel/versioneer present;
+# slicer-core pins vtk exactly, so it is installed together with that pin.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install numpy setuptools wheel versioneer
+	$(PIP) install --no-build-isolation "pyradiomics==3.0.1"
+	$(PIP) install "slicer-core==5.13.31053.0" "vtk==9.6.2"
+	$(PIP) install --no-build-isolation -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(CLI) demo --output-dir $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) scripts/bench_pipeline.py
+
+bench-seg: $(STAMP)
+	$(PY) scripts/bench_segmentation.py
+
+clean:
+	rm -rf $(VENV) $(OUT) build *.egg-info
