@@ -1,0 +1,160 @@
+"""Classical hemorrhage segmentation: the documented baseline the network must beat.
+
+Steps, on the canonical axial array (see CTImage.to_canonical_array):
+1. Intracranial mask: soft tissue (−20..120 HU) eroded away from the skull, the largest 3D
+   component (brain), grown back and hole-filled per slice.
+2. Candidate blood: smoothed HU within [BLOOD_LOW_HU, BLOOD_HIGH_HU], farther than
+   BONE_MARGIN_MM from bone (partial volume of the inner table reads as 50–90 HU), and away
+   from dense calcification (choroid plexus, pineal: > CALCIFICATION_HU).
+3. Components smaller than MIN_COMPONENT_ML are specks/noise; kept components grow by at most
+   GROW_MM into the BLOOD_GROW_LOW_HU band (hematoma edges are partial-volumed), bounded so the
+   growth cannot creep along the beam-hardened cortex.
+   Components with more than SKULL_HUGGING_FRACTION of their voxels within SKULL_HUGGING_MM
+   of bone are beam-hardening/partial-volume artefacts along the inner table (or extra-axial
+   blood, which is not what this tool measures) and are dropped.
+4. Labels: components touching the ventricles (CSF-density 0..CSF_HIGH_HU regions in the central
+   brain, dilated by IVH_MARGIN_MM) are intraventricular where they lie inside that region;
+   the rest is intraparenchymal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .ct_image import CTImage
+from .results import LABEL_IPH, LABEL_IVH
+
+SOFT_TISSUE_HU = (-20.0, 120.0)
+BONE_HU = 300.0
+BLOOD_LOW_HU = 52.0
+BLOOD_HIGH_HU = 95.0
+BLOOD_GROW_LOW_HU = 46.0
+GROW_MM = 2.0
+SKULL_HUGGING_MM = 8.0
+SKULL_HUGGING_FRACTION = 0.5
+BONE_MARGIN_MM = 4.0
+CALCIFICATION_HU = 140.0
+CALCIFICATION_MARGIN_MM = 3.0
+MIN_COMPONENT_ML = 0.3
+CSF_HIGH_HU = 18.0
+MIN_VENTRICLE_ML = 2.0
+IVH_MARGIN_MM = 2.0
+BRAIN_EROSION_MM = 5.0
+
+
+def _ball(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    r = [max(0, int(round(radius_mm / s))) for s in spacing]
+    zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
+    d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip((zz, yy, xx), spacing))
+    return d <= 1.0
+
+
+def _distance_from(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    if not mask.any():
+        return np.full(mask.shape, np.inf, dtype=np.float32)
+    return ndi.distance_transform_edt(~mask, sampling=spacing).astype(np.float32)
+
+
+def intracranial_mask(hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Brain (+ CSF + blood) inside the skull, on the canonical array."""
+    soft = (hu > SOFT_TISSUE_HU[0]) & (hu < SOFT_TISSUE_HU[1])
+    bone = hu > BONE_HU
+    if bone.sum() < 0.002 * hu.size:
+        # Skull-stripped input: everything soft is brain.
+        brain = ndi.binary_opening(soft, _ball(1.5, spacing))
+    else:
+        far_from_bone = _distance_from(bone, spacing) > 2.0
+        core = ndi.binary_erosion(soft & far_from_bone, _ball(BRAIN_EROSION_MM, spacing))
+        lab, n = ndi.label(core)
+        if n == 0:
+            return np.zeros_like(soft)
+        sizes = ndi.sum(core, lab, index=np.arange(1, n + 1))
+        largest = lab == (1 + int(np.argmax(sizes)))
+        brain = ndi.binary_dilation(largest, _ball(BRAIN_EROSION_MM + 1.0, spacing)) & soft & ~bone
+    filled = np.zeros_like(brain)
+    for k in range(brain.shape[0]):
+        filled[k] = ndi.binary_fill_holes(brain[k])
+    return filled & ~bone
+
+
+def ventricle_mask(hu: np.ndarray, brain: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """CSF-density regions in the central brain (lateral/third ventricles), not the sulci."""
+    csf = (hu >= -5) & (hu <= CSF_HIGH_HU) & brain
+    csf = ndi.binary_opening(csf, _ball(1.0, spacing))
+    depth = ndi.distance_transform_edt(brain, sampling=spacing)
+    lab, n = ndi.label(csf)
+    if n == 0:
+        return csf
+    idx = np.arange(1, n + 1)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    sizes = ndi.sum(csf, lab, idx) * voxel_ml
+    mean_depth = ndi.mean(depth, lab, idx)
+    keep = idx[(sizes >= MIN_VENTRICLE_ML) & (mean_depth > 15.0)]
+    return np.isin(lab, keep)
+
+
+def segment_classic_canonical(hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    smooth = ndi.median_filter(hu, size=(1, 3, 3)).astype(np.float32)
+    brain = intracranial_mask(hu, spacing)
+    if not brain.any():
+        return np.zeros(hu.shape, np.uint8)
+    bone_distance = _distance_from(hu > BONE_HU, spacing)
+    calcified = (hu > CALCIFICATION_HU) & brain
+    allowed = brain & (bone_distance > BONE_MARGIN_MM)
+    if calcified.any():
+        allowed &= ~ndi.binary_dilation(calcified, _ball(CALCIFICATION_MARGIN_MM, spacing))
+    seeds = allowed & (smooth >= BLOOD_LOW_HU) & (smooth <= BLOOD_HIGH_HU)
+    seeds = ndi.binary_opening(seeds, _ball(1.0, spacing))
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    blood = _drop_small(seeds, voxel_ml)
+    if not blood.any():
+        return np.zeros(hu.shape, np.uint8)
+    # Bounded growth into the partial-volume edge band (GROW_MM at most, so it cannot creep
+    # along the beam-hardened cortex); then close and fill holes (hypodense pockets are blood too).
+    band = brain & (smooth >= BLOOD_GROW_LOW_HU) & (smooth <= BLOOD_HIGH_HU) & (bone_distance > 2.0)
+    step = _ball(min(spacing[1:]) * 1.01, spacing)
+    for _ in range(max(1, int(round(GROW_MM / min(spacing[1:]))))):
+        blood = blood | (ndi.binary_dilation(blood, step) & band)
+    blood = ndi.binary_closing(blood, _ball(1.5, spacing)) & brain
+    for k in range(blood.shape[0]):
+        blood[k] = ndi.binary_fill_holes(blood[k])
+    blood = _drop_small(blood, voxel_ml)
+    blood = _drop_skull_hugging(blood, bone_distance)
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[blood] = LABEL_IPH
+    ventricles = ventricle_mask(hu, brain, spacing)
+    if ventricles.any():
+        near_ventricle = ndi.binary_dilation(ventricles, _ball(IVH_MARGIN_MM, spacing))
+        # Blood in the ventricular region: fill the ventricle outline (blood displaces CSF) per slice.
+        region = np.zeros_like(near_ventricle)
+        for k in range(region.shape[0]):
+            region[k] = ndi.binary_fill_holes(near_ventricle[k])
+        labels[blood & region] = LABEL_IVH
+    return labels
+
+
+def _drop_skull_hugging(mask: np.ndarray, bone_distance: np.ndarray) -> np.ndarray:
+    """Drop components lying mostly along the inner table (beam hardening, partial volume)."""
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return mask
+    idx = np.arange(1, n + 1)
+    near = ndi.mean(bone_distance < SKULL_HUGGING_MM, lab, idx)
+    return np.isin(lab, idx[near < SKULL_HUGGING_FRACTION])
+
+
+def _drop_small(mask: np.ndarray, voxel_ml: float) -> np.ndarray:
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return mask
+    idx = np.arange(1, n + 1)
+    sizes = ndi.sum(mask, lab, idx) * voxel_ml
+    return np.isin(lab, idx[sizes >= MIN_COMPONENT_ML])
+
+
+def segment_classic(ct: CTImage) -> np.ndarray:
+    """uint8 labels on ``ct``'s grid (0 background, 1 IPH, 2 IVH)."""
+    canonical = ct.to_canonical_array()
+    labels = segment_classic_canonical(canonical, ct.canonical_spacing())
+    return ct.from_canonical_array(labels).astype(np.uint8)
