@@ -14,6 +14,7 @@ from .errors import GeometryError, InputNotFoundError, NotACTError, UnreadableIm
 from .validation import validate_ct
 
 log = logging.getLogger(__name__)
+sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints warnings to stderr; we raise clear errors instead
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Beyond this, slice positions are not "equally spaced" and a 3D grid would misplace anatomy.

@@ -1,0 +1,199 @@
+"""Reading and validating CT input: every bad input gets its own specific error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+from HematomaExpansionLib.ct_image import CTImage
+from HematomaExpansionLib.ct_io import read_ct, read_mask, write_labels
+from HematomaExpansionLib.errors import (
+    GeometryError,
+    InputNotFoundError,
+    NotACTError,
+    SegmentationError,
+    UnreadableImageError,
+)
+
+
+def _write(arr, path, spacing=(0.9, 0.9, 5.0)):
+    img = sitk.GetImageFromArray(arr)
+    if img.GetDimension() == 3:
+        img.SetSpacing(spacing)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
+def test_reads_sample_and_keeps_geometry(sample_case, tmp_path):
+    ct, _, _ = sample_case
+    path = tmp_path / "ct.nrrd"
+    sitk.WriteImage(ct.to_sitk(), str(path))
+    back = read_ct(path)
+    assert back.same_geometry(ct)
+    np.testing.assert_array_equal(back.array, ct.array)
+
+
+def test_missing_path():
+    with pytest.raises(InputNotFoundError, match="no such file"):
+        read_ct("/definitely/not/here.nii.gz")
+
+
+def test_text_file(tmp_path):
+    p = tmp_path / "notes.nii.gz"
+    p.write_text("this is not an image")
+    with pytest.raises(UnreadableImageError, match="not a readable image"):
+        read_ct(p)
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.nii.gz"
+    p.write_bytes(b"")
+    with pytest.raises(UnreadableImageError, match="empty"):
+        read_ct(p)
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(InputNotFoundError, match="empty"):
+        read_ct(tmp_path)
+
+
+def test_folder_without_dicom(tmp_path):
+    (tmp_path / "readme.txt").write_text("hello")
+    with pytest.raises(UnreadableImageError, match="no DICOM series"):
+        read_ct(tmp_path)
+
+
+def test_2d_image(tmp_path):
+    p = _write(np.zeros((64, 64), np.int16), tmp_path / "slice.nii.gz")
+    with pytest.raises(GeometryError, match="2D"):
+        read_ct(p)
+
+
+def test_single_slice_volume(tmp_path, sample_case):
+    ct, _, _ = sample_case
+    p = _write(ct.array[10:11].astype(np.int16), tmp_path / "one.nii.gz")
+    with pytest.raises(GeometryError, match="single slice"):
+        read_ct(p)
+
+
+def test_4d_image(tmp_path):
+    img = sitk.JoinSeries([sitk.GetImageFromArray(np.zeros((10, 32, 32), np.int16))] * 3)
+    p = tmp_path / "perfusion.nii.gz"
+    sitk.WriteImage(img, str(p))
+    with pytest.raises(GeometryError, match="4D image with 3 volumes"):
+        read_ct(p)
+
+
+def test_mr_like_image(tmp_path, rng):
+    arr = (rng.random((24, 64, 64)) * 800 + 100).astype(np.int16)
+    arr[:, :8] = 0
+    p = _write(arr, tmp_path / "t1.nii.gz")
+    with pytest.raises(NotACTError, match="MR"):
+        read_ct(p)
+
+
+def test_raw_ct_numbers_without_rescale(tmp_path, sample_case):
+    ct, _, _ = sample_case
+    p = _write((ct.array + 1024).astype(np.uint16), tmp_path / "raw.nii.gz")
+    with pytest.raises(NotACTError, match="rescale intercept"):
+        read_ct(p)
+
+
+def test_normalised_image(tmp_path, sample_case):
+    ct, _, _ = sample_case
+    p = _write((ct.array / 3000).astype(np.float32), tmp_path / "norm.nii.gz")
+    with pytest.raises(NotACTError, match="normalised"):
+        read_ct(p)
+
+
+def test_huge_spacing(tmp_path, sample_case):
+    ct, _, _ = sample_case
+    p = _write(ct.array.astype(np.int16), tmp_path / "cm.nii.gz", spacing=(9.0, 9.0, 50.0))
+    with pytest.raises(GeometryError, match="too coarse"):
+        read_ct(p)
+
+
+def test_skull_stripped_ct_is_accepted(tmp_path, sample_case):
+    ct, labels, _ = sample_case
+    stripped = np.where((ct.array > -20) & (ct.array < 120), ct.array, 0).astype(np.int16)
+    p = _write(stripped, tmp_path / "stripped.nii.gz")
+    assert read_ct(p).metadata.get("skull_stripped") is True
+
+
+def _dicom_series(folder, ct: CTImage, modality="CT", tilt_mm_per_slice=0.0, skip=None):
+    folder.mkdir()
+    series_uid, study_uid = generate_uid(), generate_uid()
+    for k in range(ct.shape[0]):
+        if skip is not None and k == skip:
+            continue
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage if modality == "CT" else MRImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(str(folder / f"{k:03d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series_uid, study_uid
+        ds.PatientID, ds.InstanceNumber = "TEST", k + 1
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0.0, k * tilt_mm_per_slice, k * ct.spacing[2]]
+        ds.PixelSpacing = [ct.spacing[1], ct.spacing[0]]
+        ds.SliceThickness = ct.spacing[2]
+        ds.Rows, ds.Columns = ct.shape[1], ct.shape[2]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        ds.PixelData = (ct.array[k] + 1024).clip(0, 4095).astype(np.uint16).tobytes()
+        ds.save_as(str(folder / f"{k:03d}.dcm"), enforce_file_format=True)
+    return folder
+
+
+def test_dicom_series_reads_in_hu(tmp_path, small_sample_case):
+    ct, _, _ = small_sample_case
+    back = read_ct(_dicom_series(tmp_path / "dcm", ct))
+    assert back.shape == ct.shape
+    np.testing.assert_allclose(back.array, ct.array.clip(-1024, 3071), atol=0.5)
+    assert back.metadata["modality"] == "CT"
+
+
+def test_dicom_mr_modality_refused(tmp_path, small_sample_case):
+    ct, _, _ = small_sample_case
+    with pytest.raises(NotACTError, match="Modality is 'MR'"):
+        read_ct(_dicom_series(tmp_path / "dcm", ct, modality="MR"))
+
+
+def test_dicom_gantry_tilt_refused(tmp_path, small_sample_case):
+    ct, _, _ = small_sample_case
+    with pytest.raises(GeometryError, match="gantry tilt"):
+        read_ct(_dicom_series(tmp_path / "dcm", ct, tilt_mm_per_slice=1.5))
+
+
+def test_dicom_missing_slice_refused(tmp_path, small_sample_case):
+    ct, _, _ = small_sample_case
+    with pytest.raises(GeometryError, match="unequal slice spacing"):
+        read_ct(_dicom_series(tmp_path / "dcm", ct, skip=5))
+
+
+def test_mask_round_trip_and_wrong_grid(tmp_path, small_sample_case):
+    ct, labels, _ = small_sample_case
+    p = write_labels(ct, labels, tmp_path / "mask.nii.gz")
+    np.testing.assert_array_equal(read_mask(p, ct), labels)
+    other = CTImage(np.zeros((20, 128, 128)), ct.spacing, (500.0, 500.0, 500.0))
+    far = write_labels(other, labels, tmp_path / "far.nii.gz")
+    from HematomaExpansionLib.errors import GeometryError as GE
+
+    with pytest.raises(GE, match="does not overlap"):
+        read_mask(far, ct)
+    from HematomaExpansionLib.pipeline import validate_mask
+
+    with pytest.raises(SegmentationError, match="does not match the CT grid"):
+        validate_mask(ct, labels[:-1])
+
+
+def test_real_ct_reads(mistie_ct_path):
+    ct = read_ct(mistie_ct_path)
+    assert ct.shape == (24, 512, 512)
+    assert ct.canonical_spacing()[0] == pytest.approx(6.0)
