@@ -1,0 +1,109 @@
+"""predict and batch end to end on generated scans, with the bundled models."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from HematomaExpansionLib.batch import BatchOptions, collect_inputs, run_batch
+from HematomaExpansionLib.cli import main
+from HematomaExpansionLib.sample import make_sample_case
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scans")
+    paths = []
+    for seed in (1, 2):
+        ct, _, _ = make_sample_case(seed, shape=(20, 128, 128), spacing=(8.0, 1.8, 1.8), hematoma_ml=20.0 + 10 * seed)
+        p = d / f"case{seed}.nii.gz"
+        sitk.WriteImage(ct.to_sitk(ct.array.astype(np.int16)), str(p))
+        paths.append(p)
+    bad = d / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b not really gzip")
+    ct, _, _ = make_sample_case(9, shape=(20, 128, 128), spacing=(8.0, 1.8, 1.8), with_hemorrhage=False)
+    clean = d / "nobleed.nii.gz"
+    sitk.WriteImage(ct.to_sitk(ct.array.astype(np.int16)), str(clean))
+    return d, paths, bad, clean
+
+
+def test_predict_writes_contract_outputs(scans, tmp_path, capsys):
+    _, paths, _, _ = scans
+    out = tmp_path / "pred"
+    rc = main(["predict", str(paths[0]), "--output-dir", str(out), "--method", "classic",
+               "--clinical", "onset_to_ct_hours=1.5", "anticoagulation=none"])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    for key in ("volume_ml", "ivh_volume_ml", "abc2_ml", "he_probability", "risk_band", "definition",
+                "model_id", "model_version", "features_used", "timings_s"):
+        assert key in result, key
+    assert 0.0 <= result["he_probability"] <= 1.0
+    assert result["definition"] in ("conventional", "large", "revised")
+    assert (out / "mask.nii.gz").exists() and (out / "report.html").exists()
+    assert (out / "gradcam.nii.gz").exists()
+    heat = sitk.ReadImage(str(out / "gradcam.nii.gz"))
+    ct = sitk.ReadImage(str(paths[0]))
+    assert heat.GetSize() == ct.GetSize() and np.allclose(heat.GetOrigin(), ct.GetOrigin())
+    h = sitk.GetArrayFromImage(heat)
+    assert h.min() >= 0 and h.max() <= 1 and h.max() > 0
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_predict_is_deterministic(scans, tmp_path):
+    _, paths, _, _ = scans
+    results = []
+    for run in range(2):
+        assert main(["predict", str(paths[1]), "--output-dir", str(tmp_path / f"r{run}"), "--method", "classic"]) == 0
+        results.append(json.loads((tmp_path / f"r{run}" / "result.json").read_text()))
+    assert results[0]["he_probability"] == results[1]["he_probability"]
+    assert results[0]["features"] == results[1]["features"]
+
+
+def test_predict_without_hemorrhage_is_a_clear_error(scans, tmp_path, capsys):
+    _, _, _, clean = scans
+    assert main(["predict", str(clean), "--output-dir", str(tmp_path / "o"), "--method", "classic"]) == 2
+    assert "no hemorrhage" in capsys.readouterr().err
+
+
+def test_batch_survives_bad_cases_and_resumes(scans, tmp_path):
+    d, paths, bad, clean = scans
+    inputs = collect_inputs([str(d)])
+    assert set(inputs) == {*paths, bad, clean}
+    out = tmp_path / "results.csv"
+    options = BatchOptions(seg_method="classic")
+    rows = run_batch(inputs, out, options, progress=False)
+    by_input = {r["input"]: r for r in rows}
+    assert by_input[str(bad)]["status"] == "error" and "not a readable image" in by_input[str(bad)]["error"]
+    assert by_input[str(clean)]["status"] == "error" and "no hemorrhage" in by_input[str(clean)]["error"]
+    assert all(by_input[str(p)]["status"] == "ok" for p in paths)
+    table = list(csv.DictReader(out.open()))
+    assert len(table) == 4 and {r["status"] for r in table} == {"ok", "error"}
+    assert out.with_suffix(".json").exists() and out.with_suffix(".html").exists()
+    # Re-run: finished cases are skipped (0 s recorded), failures retried.
+    again = run_batch(inputs, out, options, progress=False)
+    again_by_input = {r["input"]: r for r in again}
+    assert all(again_by_input[str(p)]["seconds"] == 0.0 for p in paths)
+    assert again_by_input[str(bad)]["status"] == "error"
+    assert [r["he_probability"] for r in again if r["status"] == "ok"] == [r["he_probability"] for r in rows if r["status"] == "ok"]
+
+
+def test_batch_cli_exit_status_reports_failures(scans, tmp_path):
+    d, paths, bad, _ = scans
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"# scans\n{paths[0]}\n{bad}\n")
+    rc = main(["batch", str(lst), "--output", str(tmp_path / "r.csv"), "--method", "classic", "--no-progress"])
+    assert rc == 3
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "error"]
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    rc = main(["demo", "--output-dir", str(tmp_path / "demo")])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
+    assert summary["volume_error_percent"] < 10
+    assert 0 <= summary["he_probability"] <= 1
