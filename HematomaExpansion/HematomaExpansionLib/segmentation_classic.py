@@ -41,6 +41,7 @@ CSF_HIGH_HU = 18.0
 MIN_VENTRICLE_ML = 2.0
 IVH_MARGIN_MM = 2.0
 BRAIN_EROSION_MM = 5.0
+ANATOMY_GRID_MM = 1.0
 
 
 def _ball(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
@@ -94,16 +95,33 @@ def ventricle_mask(hu: np.ndarray, brain: np.ndarray, spacing: tuple[float, floa
     return np.isin(lab, keep)
 
 
+def _coarse_factor(spacing: tuple[float, float, float]) -> int:
+    """In-plane subsampling that brings the grid to about ANATOMY_GRID_MM for anatomy masks."""
+    return max(1, int(ANATOMY_GRID_MM // max(min(spacing[1:]), 1e-3)))
+
+
+def _upsample(coarse: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    if factor == 1:
+        return coarse
+    return np.repeat(np.repeat(coarse, factor, axis=1), factor, axis=2)[:, : shape[1], : shape[2]]
+
+
 def segment_classic_canonical(hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     smooth = ndi.median_filter(hu, size=(1, 3, 3)).astype(np.float32)
-    brain = intracranial_mask(hu, spacing)
+    # Anatomy (brain, bone distance, ventricles) does not need sub-mm precision: compute it on a
+    # coarser in-plane grid (≈ 4× faster on 0.5 mm scans); blood is thresholded at full resolution.
+    f = _coarse_factor(spacing)
+    hu_coarse = hu[:, ::f, ::f]
+    spacing_coarse = (spacing[0], spacing[1] * f, spacing[2] * f)
+    brain_coarse = intracranial_mask(hu_coarse, spacing_coarse)
+    brain = _upsample(brain_coarse, f, hu.shape)
     if not brain.any():
         return np.zeros(hu.shape, np.uint8)
-    bone_distance = _distance_from(hu > BONE_HU, spacing)
+    bone_distance = _upsample(_distance_from(hu_coarse > BONE_HU, spacing_coarse), f, hu.shape)
     calcified = (hu > CALCIFICATION_HU) & brain
     allowed = brain & (bone_distance > BONE_MARGIN_MM)
     if calcified.any():
-        allowed &= ~ndi.binary_dilation(calcified, _ball(CALCIFICATION_MARGIN_MM, spacing))
+        allowed &= _distance_from(calcified, spacing) > CALCIFICATION_MARGIN_MM
     seeds = allowed & (smooth >= BLOOD_LOW_HU) & (smooth <= BLOOD_HIGH_HU)
     seeds = ndi.binary_opening(seeds, _ball(1.0, spacing))
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -123,7 +141,7 @@ def segment_classic_canonical(hu: np.ndarray, spacing: tuple[float, float, float
     blood = _drop_skull_hugging(blood, bone_distance)
     labels = np.zeros(hu.shape, np.uint8)
     labels[blood] = LABEL_IPH
-    ventricles = ventricle_mask(hu, brain, spacing)
+    ventricles = _upsample(ventricle_mask(hu_coarse, brain_coarse, spacing_coarse), f, hu.shape)
     if ventricles.any():
         near_ventricle = ndi.binary_dilation(ventricles, _ball(IVH_MARGIN_MM, spacing))
         # Blood in the ventricular region: fill the ventricle outline (blood displaces CSF) per slice.
