@@ -298,12 +298,12 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.setCases(list(files))
 
     def setCases(self, paths: list) -> None:
-        from HematomaExpansionLib.mrml_bridge import case_name, find_case_paths
+        from HematomaExpansionLib.batch import case_stem, collect_inputs
 
-        self._casePaths = find_case_paths(paths)
+        self._casePaths = [str(p) for p in collect_inputs(paths)]
         self.ui.caseListWidget.clear()
         for path in self._casePaths:
-            item = qt.QListWidgetItem(case_name(path))
+            item = qt.QListWidgetItem(case_stem(path))
             item.setToolTip(path)
             self.ui.caseListWidget.addItem(item)
         if self._casePaths:
@@ -419,12 +419,13 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
         import time
 
         from HematomaExpansionLib import mrml_bridge
+        from HematomaExpansionLib.clinical_inputs import parse_clinical
 
         if not volumeNode:
             raise ValueError(_("Select a CT volume first."))
         start = time.time()
         clinicalValues = dict(clinical or {})
-        clinicalValues.update(mrml_bridge.parse_clinical(clinicalText or ""))
+        clinicalValues.update(parse_clinical(clinicalText or ""))
         result = mrml_bridge.run_on_nodes(
             volumeNode,
             segmentationNode,
@@ -444,10 +445,11 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
     def loadCase(path: str):
         """Read a CT file or DICOM folder with the core reader (same checks as the CLI) into a volume node."""
         from HematomaExpansionLib import mrml_bridge
+        from HematomaExpansionLib.batch import case_stem
         from HematomaExpansionLib.ct_io import read_ct
 
         ct = read_ct(path)
-        return mrml_bridge.volume_node_from_ct(ct, mrml_bridge.case_name(path))
+        return mrml_bridge.volume_node_from_ct(ct, case_stem(path))
 
 
 #

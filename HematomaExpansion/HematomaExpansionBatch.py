@@ -28,6 +28,8 @@ if _MODULE_DIR not in sys.path:
     sys.path.insert(0, _MODULE_DIR)
 
 from HematomaExpansionLib import mrml_bridge  # noqa: E402
+from HematomaExpansionLib.batch import case_stem, collect_inputs  # noqa: E402
+from HematomaExpansionLib.clinical_inputs import parse_clinical  # noqa: E402
 from HematomaExpansionLib.errors import HematomaExpansionError  # noqa: E402
 
 log = logging.getLogger("HematomaExpansionBatch")
@@ -115,10 +117,11 @@ def run_case(path: str, case_dir: Path, options: argparse.Namespace, predictor: 
 
 def run_batch(options: argparse.Namespace, predictor: Any = None) -> tuple[list[dict], int]:
     """Process every case; returns (summary rows, exit status)."""
-    clinical = mrml_bridge.parse_clinical(options.clinical)
-    cases = mrml_bridge.find_case_paths(options.inputs)
-    if not cases:
-        log.error("no CT found in %s", ", ".join(options.inputs))
+    clinical = parse_clinical(options.clinical)
+    try:
+        cases = [str(p) for p in collect_inputs(options.inputs)]
+    except HematomaExpansionError as exc:
+        log.error("%s", exc)
         return [], EXIT_USAGE
     if predictor is None and not options.segment_only:
         predictor = mrml_bridge.load_predictor(options.definition)
@@ -126,7 +129,7 @@ def run_batch(options: argparse.Namespace, predictor: Any = None) -> tuple[list[
     used: set[str] = set()
     rows = []
     for n, path in enumerate(cases, 1):
-        case_dir = options.output_dir / _unique_name(mrml_bridge.case_name(path), used)
+        case_dir = options.output_dir / _unique_name(case_stem(path), used)
         log.info("[%d/%d] %s", n, len(cases), path)
         rows.append(run_case(path, case_dir, options, predictor, clinical))
         _write_summary(options.output_dir / "results.csv", rows)  # after each case: partial results survive a crash

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from HematomaExpansionLib.cli import main
-from HematomaExpansionLib.cli_core import parse_clinical
+from HematomaExpansionLib.clinical_inputs import parse_clinical
 from HematomaExpansionLib.errors import HematomaExpansionError
 
 

@@ -315,26 +315,33 @@ def test_heatmap_visibility_helpers(ct_node, mrml_scene):
 
 # --- small helpers --------------------------------------------------------------------------
 def test_parse_clinical_and_definitions():
-    assert mb.parse_clinical("age=71 gcs=13, anticoagulant=yes onset=early") == {
-        "age": 71.0, "gcs": 13.0, "anticoagulant": 1.0, "onset": "early"}
-    assert mb.parse_clinical(["sbp=180"]) == {"sbp": 180.0}
+    from HematomaExpansionLib.clinical_inputs import parse_clinical
+
+    assert parse_clinical("age=71 gcs=13, anticoagulant=yes onset=early") == {
+        "age": 71.0, "gcs": 13.0, "anticoagulant": True, "onset": "early"}
+    assert parse_clinical(["sbp=180"]) == {"sbp": 180.0}
     with pytest.raises(HematomaExpansionError, match="KEY=VALUE"):
-        mb.parse_clinical("age 71")
+        parse_clinical("age 71")
     assert mb.available_definitions()[0] == "default"
     assert mb.definition_argument("default") is None and mb.definition_argument("") is None
     assert mb.definition_argument("6ml_or_33pct") == "6ml_or_33pct"
 
 
-def test_find_case_paths(tmp_path):
+def test_case_discovery_for_the_case_list(tmp_path):
+    from HematomaExpansionLib.batch import case_stem, collect_inputs
+    from HematomaExpansionLib.errors import InputNotFoundError
+
     (tmp_path / "a.nii.gz").write_bytes(b"x")
     (tmp_path / "b.nrrd").write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("x")
     dicom = tmp_path / "series1"
     dicom.mkdir()
     (dicom / "IM0001").write_bytes(b"x")
-    cases = mb.find_case_paths([tmp_path, tmp_path / "missing.nii"])
-    assert cases == [str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nrrd"), str(dicom), str(tmp_path / "missing.nii")]
-    assert mb.case_name("/x/case_01.nii.gz") == "case_01" and mb.case_name("/x/series1") == "series1"
+    assert collect_inputs([str(tmp_path)]) == [tmp_path / "a.nii.gz", tmp_path / "b.nrrd", dicom]
+    assert collect_inputs([str(tmp_path / "missing.nii")]) == [tmp_path / "missing.nii"]  # fails as its own case
+    with pytest.raises(InputNotFoundError, match="no input scans"):
+        collect_inputs([str(dicom.parent / "empty")] if (dicom.parent / "empty").mkdir() is None else [])
+    assert case_stem("/x/case_01.nii.gz") == "case_01" and case_stem("/x/series1") == "series1"
 
 
 # --- whole runs -----------------------------------------------------------------------------

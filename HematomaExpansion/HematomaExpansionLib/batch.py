@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .ct_io import is_volume_file
+from .ct_io import VOLUME_SUFFIXES, is_volume_file
 from .errors import HematomaExpansionError, InputNotFoundError
 
 log = logging.getLogger(__name__)
@@ -44,29 +44,35 @@ class BatchOptions:
 
 
 def collect_inputs(items: list[str]) -> list[Path]:
-    """Volume files, DICOM series folders, folders of volumes, or .txt/.csv lists of paths."""
+    """Volume files, DICOM series folders, folders of volumes, or .txt/.csv lists of paths.
+
+    Missing paths are kept: the batch records them as failed cases instead of stopping."""
     found: list[Path] = []
     for item in items:
         p = Path(item)
         if not p.exists():
-            raise InputNotFoundError(f"{p}: no such file or folder")
-        if p.is_file() and p.suffix.lower() in (".txt", ".csv", ".lst"):
+            found.append(p)  # recorded as a failed case ("no such file"), never stops the batch
+        elif p.is_file() and p.suffix.lower() in (".txt", ".csv", ".lst"):
             found += _paths_from_list(p)
         elif p.is_dir():
-            volumes = sorted(f for f in p.iterdir() if f.is_file() and is_volume_file(f))
-            subdirs = sorted(d for d in p.iterdir() if d.is_dir())
-            if volumes:
-                found += volumes
-            elif subdirs:
-                found += subdirs  # one DICOM series per sub-folder
-            else:
-                found.append(p)  # a DICOM series folder itself
+            found += _cases_in_folder(p)
         else:
             found.append(p)
     unique = list(dict.fromkeys(found))
     if not unique:
         raise InputNotFoundError("no input scans found")
     return unique
+
+
+def _cases_in_folder(folder: Path) -> list[Path]:
+    """Volume files in ``folder``, or ``folder`` itself when it holds other files (a DICOM series),
+    then the same for each sub-folder."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+    volumes = [f for f in files if is_volume_file(f)]
+    cases = volumes if volumes else ([folder] if files else [])
+    for sub in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        cases += _cases_in_folder(sub)
+    return cases
 
 
 def _paths_from_list(list_file: Path) -> list[Path]:
@@ -81,13 +87,18 @@ def _paths_from_list(list_file: Path) -> list[Path]:
     return paths
 
 
-def case_id_for(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
+def case_stem(path: str | os.PathLike) -> str:
+    """The scan's name without its image suffix (``case1.nii.gz`` → ``case1``; folders keep their name)."""
+    name = Path(path).name
+    for suffix in VOLUME_SUFFIXES:
         if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "case"
+            return name[: -len(suffix)]
+    return name
+
+
+def case_id_for(path: Path) -> str:
+    """A unique, file-system-safe folder name for a case: its stem plus a hash of its full path."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", case_stem(path)) or "case"
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
     return f"{stem}-{digest}"
 

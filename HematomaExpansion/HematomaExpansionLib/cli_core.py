@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .clinical_inputs import parse_clinical
 from .errors import HematomaExpansionError
 from .segmentation import METHODS
 
@@ -56,27 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", choices=METHODS, default="auto")
     p.set_defaults(func=cmd_demo)
-
-
-def parse_clinical(items: list[str]) -> dict[str, Any]:
-    clinical: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise HematomaExpansionError(f"clinical input {item!r} is not KEY=VALUE")
-        key, value = (s.strip() for s in item.split("=", 1))
-        if not key:
-            raise HematomaExpansionError(f"clinical input {item!r} has an empty key")
-        low = value.lower()
-        if low in ("true", "yes", "1"):
-            clinical[key] = True
-        elif low in ("false", "no", "0"):
-            clinical[key] = False
-        else:
-            try:
-                clinical[key] = float(value)
-            except ValueError:
-                clinical[key] = value
-    return clinical
 
 
 def cmd_segment(args: argparse.Namespace) -> int:

@@ -570,59 +570,6 @@ def load_predictor(definition: str | None = None, models_dir: Path | None = None
     return ExpansionPredictor.load(models_dir=models_dir, definition=definition_argument(definition))
 
 
-def parse_clinical(text: str | Iterable[str]) -> dict[str, Any]:
-    """``"age=71 gcs=13 anticoagulant=yes"`` (or a list of KEY=VALUE) → dict; numbers become floats."""
-    items = text.replace(",", " ").replace(";", " ").split() if isinstance(text, str) else list(text)
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise HematomaExpansionError(f"clinical input {item!r} is not KEY=VALUE (for example age=71)")
-        key, value = (s.strip() for s in item.split("=", 1))
-        if not key:
-            raise HematomaExpansionError(f"clinical input {item!r} has no name before '='")
-        lowered = value.lower()
-        if lowered in ("yes", "true", "y"):
-            out[key] = 1.0
-        elif lowered in ("no", "false", "n"):
-            out[key] = 0.0
-        else:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                out[key] = value
-    return out
-
-
-def find_case_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
-    """Expand files/folders into cases: volume files, and folders that hold DICOM files (one case each)."""
-    from .ct_io import is_volume_file
-
-    cases: list[str] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_file():
-            cases.append(str(p))
-        elif p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file())
-            volumes = [str(f) for f in files if is_volume_file(f)]
-            if volumes:
-                cases += volumes
-            elif any(not f.name.startswith(".") for f in files):
-                cases.append(str(p))  # a DICOM series folder
-            cases += find_case_paths(sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")))
-        else:
-            cases.append(str(p))  # reported as missing when loaded
-    return list(dict.fromkeys(cases))
-
-
-def case_name(path: str | os.PathLike) -> str:
-    name = Path(path).name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 # --- the whole run on MRML nodes ------------------------------------------------------------
 def segment_on_nodes(
     ct_volume_node: Any, segmentation_node: Any = None, seg_method: str = "auto", overwrite: bool = False
