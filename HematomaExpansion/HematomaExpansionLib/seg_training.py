@@ -1,0 +1,230 @@
+"""Training of the bundled segmentation network (CPU, reproducible from a seed).
+
+Two steps, both resumable and both behind ``hematoma-expansion train-seg``:
+1. ``build_cache``: simulate cases (``simulation.simulate_case``, *train* lesion shapes only),
+   convert each to the network's input representation (``segmentation_net.prepare_slices``)
+   and store crops of selected slices as ``.npz`` (int16 HU planes + uint8 labels): every
+   slice with blood (up to ``MAX_LESION_SLICES``) and ``NEG_SLICES`` random head slices.
+2. ``train``: attention U-Net, Dice + cross-entropy, AdamW, cosine learning rate, random
+   ``CROP``×``CROP`` crops (``LESION_CROP_FRACTION`` centred near blood), augmentation
+   (left-right flip, HU offset ±4, HU scale ±3 %, Gaussian noise, small in-plane zoom),
+   fixed seeds for numpy and torch; a wall-clock budget (``minutes``) or ``steps``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import segmentation_net as net
+from .results import LABEL_IPH, LABEL_IVH
+
+log = logging.getLogger(__name__)
+
+STORE = 160  # stored crop (net pixels, 1 mm)
+CROP = 128  # training crop
+MAX_LESION_SLICES = 10
+NEG_SLICES = 4
+LESION_CROP_FRACTION = 0.8
+
+
+# --- cache -------------------------------------------------------------------------------------
+def _crop_at(arr, r, c, size):
+    return arr[..., r: r + size, c: c + size]
+
+
+def case_to_slices(case, rng: np.random.Generator):
+    """(planes int16 [n,3,STORE,STORE], labels uint8 [n,STORE,STORE]) for one simulated case."""
+    ct = case.ct
+    hu = ct.to_canonical_array()
+    lab = ct.to_canonical_array(case.labels)
+    planes, geom, labn = net.prepare_slices(hu, ct.canonical_spacing(), lab)
+    n = planes.shape[0]
+    les = np.nonzero(labn.reshape(n, -1).any(1))[0]
+    head = np.nonzero((planes[:, 1] > -300).reshape(n, -1).mean(1) > 0.02)[0]
+    neg_pool = np.setdiff1d(head, les)
+    if len(les) > MAX_LESION_SLICES:
+        les = np.sort(rng.choice(les, MAX_LESION_SLICES, replace=False))
+    neg = rng.choice(neg_pool, min(NEG_SLICES, len(neg_pool)), replace=False) if len(neg_pool) else np.array([], int)
+    xs, ys = [], []
+    size = net.NET_SIZE
+    for k in list(les) + list(neg):
+        if labn[k].any():
+            rr, cc = np.nonzero(labn[k])
+            i = rng.integers(len(rr))
+            r = int(np.clip(rr[i] - STORE // 2 + rng.integers(-24, 25), 0, size - STORE))
+            c = int(np.clip(cc[i] - STORE // 2 + rng.integers(-24, 25), 0, size - STORE))
+        else:
+            hr, hc = np.nonzero(planes[k, 1] > -300)
+            if len(hr):
+                i = rng.integers(len(hr))
+                r = int(np.clip(hr[i] - STORE // 2, 0, size - STORE))
+                c = int(np.clip(hc[i] - STORE // 2, 0, size - STORE))
+            else:
+                r = c = (size - STORE) // 2
+        xs.append(np.clip(_crop_at(planes[k], r, c, STORE), -1024, 3000).astype(np.int16))
+        ys.append(_crop_at(labn[k], r, c, STORE).astype(np.uint8))
+    if not xs:
+        return np.zeros((0, 3, STORE, STORE), np.int16), np.zeros((0, STORE, STORE), np.uint8)
+    return np.stack(xs), np.stack(ys)
+
+
+def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 0, n_shards: int = 1,
+                data_dir=None) -> int:
+    """Simulate ``n_cases`` training cases (seeds seed0..seed0+n-1; this process takes every
+    ``n_shards``-th starting at ``shard``) into ``out_dir/case_<seed>.npz``. Resumable."""
+    from . import simulation as sim
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = 0
+    for seed in range(seed0 + shard, seed0 + n_cases, n_shards):
+        f = out / f"case_{seed:06d}.npz"
+        if f.exists():
+            continue
+        t = time.time()
+        case = sim.simulate_case(seed, split="train", data_dir=data_dir)
+        x, y = case_to_slices(case, np.random.default_rng([seed, 7]))
+        tmp = out / f".tmp_{seed}.npz"
+        np.savez_compressed(tmp, x=x, y=y, meta=json.dumps({k: v for k, v in case.meta.items()
+                                                             if k in ("variant", "compartment", "iph_ml", "ivh_ml", "lesion")}))
+        tmp.rename(f)
+        done += 1
+        log.info("case %d: %s %d slices %.1fs", seed, case.meta["variant"], len(x), time.time() - t)
+    return done
+
+
+def load_cache(cache_dir: str | Path):
+    xs, ys = [], []
+    for f in sorted(Path(cache_dir).glob("case_*.npz")):
+        d = np.load(f)
+        if len(d["x"]):
+            xs.append(d["x"])
+            ys.append(d["y"])
+    if not xs:
+        raise FileNotFoundError(f"no cached slices in {cache_dir}")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# --- training ------------------------------------------------------------------------------
+def _batch(x, y, idx, rng, torch):
+    n = len(idx)
+    bx = np.empty((n, 3, CROP, CROP), np.float32)
+    by = np.empty((n, CROP, CROP), np.int64)
+    for j, i in enumerate(idx):
+        lab = y[i]
+        if lab.any() and rng.random() < LESION_CROP_FRACTION:
+            rr, cc = np.nonzero(lab)
+            p = rng.integers(len(rr))
+            r = int(np.clip(rr[p] - CROP // 2 + rng.integers(-40, 41), 0, STORE - CROP))
+            c = int(np.clip(cc[p] - CROP // 2 + rng.integers(-40, 41), 0, STORE - CROP))
+        else:
+            r, c = rng.integers(0, STORE - CROP + 1, 2)
+        xi = x[i, :, r: r + CROP, c: c + CROP].astype(np.float32)
+        yi = lab[r: r + CROP, c: c + CROP]
+        if rng.random() < 0.5:
+            xi, yi = xi[:, :, ::-1], yi[:, ::-1]
+        if rng.random() < 0.3:  # swap the context planes (head up/down symmetric enough locally)
+            xi = xi[::-1]
+        soft = (xi > -100) & (xi < 200)
+        xi = np.where(soft, xi * rng.uniform(0.97, 1.03) + rng.uniform(-4, 4), xi)
+        xi = xi + rng.normal(0, rng.uniform(0, 4), xi.shape).astype(np.float32)
+        bx[j] = xi
+        by[j] = yi
+    return torch.from_numpy(bx), torch.from_numpy(by)
+
+
+def dice_ce_loss(logits, target, torch):
+    F = torch.nn.functional
+    ce = F.cross_entropy(logits, target, weight=torch.tensor([1.0, 2.0, 2.0]))
+    prob = torch.softmax(logits, 1)
+    loss = ce
+    for k in (LABEL_IPH, LABEL_IVH):
+        t = (target == k).float()
+        p = prob[:, k]
+        inter = (p * t).sum()
+        denom = p.sum() + t.sum()
+        loss = loss + (1 - (2 * inter + 1.0) / (denom + 1.0)) * 0.5
+    return loss
+
+
+def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, steps: int | None = None,
+          seed: int = 0, batch: int = 16, lr: float = 3e-3, threads: int = 1, base: int = 8, levels: int = 5,
+          init: str | Path | None = None, reload_every: int = 0) -> dict:
+    """Train and save fp16 weights to ``out_path`` (checkpoint every 200 steps).
+
+    ``reload_every`` > 0 re-reads the cache every that many steps (lets training start while
+    ``build_cache`` is still adding cases; the final model is still seed-reproducible given the
+    same cache and ``reload_every=0``).
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    x, y = load_cache(cache_dir)
+    has = y.reshape(len(y), -1).any(1)
+    log.info("training on %d slices (%d with blood)", len(x), int(has.sum()))
+    model = net.build_model(base=base, levels=levels)
+    if init:
+        model.load_state_dict(torch.load(init, weights_only=True))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    # class-balanced slice sampling: 75 % slices with blood
+    w = np.where(has, 0.75 / max(1, has.sum()), 0.25 / max(1, (~has).sum()))
+    w = w / w.sum()
+    t0 = time.time()
+    budget = minutes * 60.0
+    est_steps = steps or 10 ** 9
+    step = 0
+    hist = []
+    model.train()
+    while True:
+        elapsed = time.time() - t0
+        if steps is not None and step >= steps:
+            break
+        if steps is None and elapsed >= budget:
+            break
+        frac = (step / steps) if steps else min(1.0, elapsed / budget)
+        for g in opt.param_groups:
+            g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))) * min(1.0, (step + 1) / 50)
+        if reload_every and step and step % reload_every == 0:
+            x, y = load_cache(cache_dir)
+            has = y.reshape(len(y), -1).any(1)
+            w = np.where(has, 0.75 / max(1, has.sum()), 0.25 / max(1, (~has).sum()))
+            w = w / w.sum()
+            print(f"reloaded cache: {len(x)} slices", flush=True)
+        idx = rng.choice(len(x), batch, p=w)
+        bx, by = _batch(x, y, idx, rng, torch)
+        logits = model(bx)
+        loss = dice_ce_loss(logits, by, torch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(float(loss))
+        step += 1
+        if step % 50 == 0:
+            log.info("step %d  loss %.4f  %.0fs", step, float(np.mean(hist[-50:])), time.time() - t0)
+            print(f"step {step} loss {np.mean(hist[-50:]):.4f} {time.time() - t0:.0f}s", flush=True)
+        if step % 200 == 0:
+            _save(model, out_path)
+    del est_steps
+    _save(model, out_path)
+    return {"steps": step, "seconds": round(time.time() - t0, 1), "slices": int(len(x)),
+            "slices_with_blood": int(has.sum()), "final_loss": float(np.mean(hist[-50:])) if hist else None,
+            "batch": batch, "crop": CROP, "lr": lr, "seed": seed, "base": base, "levels": levels}
+
+
+def _save(model, out_path):
+    import torch
+
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() and "running" not in k else v) for k, v in model.state_dict().items()}
+    tmp = out.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.rename(out)

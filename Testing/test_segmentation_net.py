@@ -1,0 +1,182 @@
+"""Segmentation network: geometry round trip, empty brain, IVH placement, weight integrity."""
+
+from __future__ import annotations
+
+import json
+import math
+import numpy as np
+import pytest
+
+from HematomaExpansionLib import config
+from HematomaExpansionLib import segmentation_net as net
+from HematomaExpansionLib.ct_image import CTImage
+from HematomaExpansionLib.errors import ModelError
+from HematomaExpansionLib.results import LABEL_IPH, LABEL_IVH
+
+
+def _need_weights():
+    if not net.weights_available():
+        pytest.skip("bundled segmentation weights not found (models/manifest.json)")
+
+
+def _need_data():
+    d = config.shared_data_dir()
+    if not (d / "realct" / "cranium_invesalius.nii.gz").exists() or not (d / "lesion_masks" / "hemseg500").exists():
+        pytest.skip(f"real data not available: {d} lacks realct/ and lesion_masks/ (set HEMEXP_SHARED_DATA)")
+
+
+def _phantom(shape=(20, 96, 112), spacing=(0.9, 1.1, 5.0), direction=None, blood=True):
+    """Small synthetic head [k,j,i]: skull ring, brain 30 HU, ventricles 5 HU, optional bleed 65 HU."""
+    k, j, i = np.indices(shape, dtype=np.float32)
+    sx, sy, sz = spacing
+    x = (i - shape[2] / 2) * sx
+    y = (j - shape[1] / 2) * sy
+    z = (k - shape[0] / 2) * sz
+    r = np.sqrt((x / 45) ** 2 + (y / 50) ** 2 + (z / 60) ** 2)
+    arr = np.full(shape, -1000.0, np.float32)
+    arr[r < 1.08] = 900.0
+    arr[r < 1.0] = 30.0
+    vent = (np.abs(x) < 6) & (np.abs(y) < 14) & (np.abs(z) < 12)
+    arr[vent] = 5.0
+    truth = np.zeros(shape, np.uint8)
+    if blood:
+        b = ((x - 18) ** 2 + (y + 8) ** 2 + (z / 1.2) ** 2) < 12 ** 2
+        arr[b] = 65.0
+        truth[b] = LABEL_IPH
+    rng = np.random.default_rng(0)
+    arr += rng.normal(0, 3, shape).astype(np.float32)
+    d = np.eye(3) if direction is None else direction
+    return CTImage(arr, spacing, (-50.0, -60.0, -40.0), d), truth
+
+
+def _rot_x(deg):
+    a = math.radians(deg)
+    return np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+
+
+def _oblique():
+    a = math.radians(20)
+    rz = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    return rz @ _rot_x(15) @ np.diag([1.0, -1.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def untrained_model():
+    import torch
+
+    torch.manual_seed(0)
+    m = net.build_model()
+    m.eval()
+    return m
+
+
+@pytest.mark.parametrize("direction,spacing", [
+    (None, (0.9, 1.1, 5.0)),           # anisotropic
+    (_rot_x(18), (1.0, 1.0, 3.0)),     # tilted
+    (_oblique(), (0.8, 0.8, 2.5)),     # oblique and flipped axis
+])
+def test_output_on_exact_grid(untrained_model, direction, spacing):
+    ct, _ = _phantom(spacing=spacing, direction=direction)
+    labels = net.segment_net(ct, model=untrained_model)
+    assert labels.shape == ct.shape and labels.dtype == np.uint8
+    assert set(np.unique(labels)) <= {0, LABEL_IPH, LABEL_IVH}
+
+
+def test_prepare_and_back_is_identity_on_geometry():
+    hu = np.random.default_rng(1).normal(30, 5, (7, 301, 257)).astype(np.float32)
+    planes, geom, _ = net.prepare_slices(hu, (5.0, 0.45, 0.7))
+    assert planes.shape == (7, 3, net.NET_SIZE, net.NET_SIZE)
+    prob = np.zeros((7, 3, net.NET_SIZE, net.NET_SIZE), np.float32)
+    prob[:, 0] = 1
+    back = net.probabilities_to_canonical(prob, geom)
+    assert back.shape == (7, 3, 301, 257)
+
+
+def test_postprocess_removes_bone_and_specks():
+    hu = np.full((6, 40, 40), 30.0, np.float32)
+    lab = np.zeros(hu.shape, np.uint8)
+    hu[2:4, 5:10, 5:10] = 800.0  # bone labelled as blood
+    lab[2:4, 5:10, 5:10] = 1
+    lab[1, 30, 30] = 1  # a speck
+    hu[1, 30, 30] = 65
+    hu[2:5, 15:30, 15:30] = 65.0  # real blood
+    lab[2:5, 15:30, 15:30] = 1
+    out = net.postprocess(lab, hu, (5.0, 1.0, 1.0))
+    assert out[2:4, 5:10, 5:10].sum() == 0
+    assert out[1, 30, 30] == 0
+    assert (out[2:5, 15:30, 15:30] == 1).all()
+
+
+def test_sha256_mismatch_raises_model_error(tmp_path, monkeypatch, untrained_model):
+    import torch
+
+    seg = tmp_path / "segmentation"
+    seg.mkdir()
+    w = seg / "w.pt"
+    torch.save(untrained_model.state_dict(), w)
+    manifest = {"models": {net.MODEL_ID: {"file": "segmentation/w.pt", "sha256": "0" * 64, "kind": "segmentation"},
+                           "other-model": {"file": "x"}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("HEMEXP_MODELS_DIR", str(tmp_path))
+    net._load_cached.cache_clear()
+    with pytest.raises(ModelError, match="sha256"):
+        net.load_model()
+    manifest["models"][net.MODEL_ID]["sha256"] = net.sha256_of(w)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    net._load_cached.cache_clear()
+    assert net.load_model() is not None
+    w.write_bytes(b"not a torch file")
+    manifest["models"][net.MODEL_ID]["sha256"] = net.sha256_of(w)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    net._load_cached.cache_clear()
+    with pytest.raises(ModelError):
+        net.load_model()
+    net._load_cached.cache_clear()
+
+
+def test_bundled_weights_match_manifest():
+    _need_weights()
+    entry = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]
+    path = config.models_dir() / entry["file"]
+    assert net.sha256_of(path) == entry["sha256"]
+    assert path.stat().st_size < 10 * 2 ** 20
+    import torch
+
+    torch.load(path, weights_only=True)
+
+
+def test_empty_brain_gives_empty_mask():
+    _need_weights()
+    ct, _ = _phantom(blood=False)
+    assert not net.segment_net(ct).any()
+
+
+def test_phantom_bleed_found():
+    _need_weights()
+    ct, truth = _phantom(spacing=(0.9, 0.9, 3.0), direction=_rot_x(12))
+    pred = net.segment_net(ct)
+    inter = ((pred > 0) & (truth > 0)).sum()
+    assert 2 * inter / ((pred > 0).sum() + (truth > 0).sum()) > 0.7
+
+
+def test_lesion_free_real_head_and_ivh_inside_ventricles():
+    _need_weights()
+    _need_data()
+    from HematomaExpansionLib import simulation as sim
+    from scipy import ndimage as ndi
+
+    head = sim.load_background_heads()[0]
+    fp = net.segment_net(head)
+    assert fp.sum() * head.voxel_volume_ml < 1.0
+    case = None
+    for seed in range(200000, 200040):
+        c = sim.simulate_case(seed, "val", "standard")
+        if c.meta["ivh_ml"] > 2:
+            case = c
+            break
+    assert case is not None
+    pred = net.segment_net(case.ct)
+    ivh = pred == LABEL_IVH
+    assert ivh.sum() > 0
+    truth_ivh = ndi.binary_dilation(case.labels == LABEL_IVH, iterations=2)
+    assert (ivh & truth_ivh).sum() / ivh.sum() > 0.8
