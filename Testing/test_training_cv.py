@@ -1,0 +1,53 @@
+"""Patient-level cross-validation and cohort-table checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from HematomaExpansionLib.errors import CohortError
+from HematomaExpansionLib.training import patient_folds, read_cohort
+
+
+def test_folds_never_split_a_patient():
+    rng = np.random.default_rng(0)
+    patients, y = [], []
+    for p in range(60):
+        n = int(rng.integers(1, 4))  # 1–3 scans per patient
+        lab = int(rng.random() < 0.35)
+        patients += [f"P{p}"] * n
+        y += [lab] * n
+    y = np.array(y)
+    folds = patient_folds(patients, y, 5, seed=1)
+    assert len(folds) == 5
+    seen = np.zeros(len(y), int)
+    pa = np.array(patients)
+    for tr, te in folds:
+        assert not set(pa[tr]) & set(pa[te])
+        assert y[te].sum() > 0 and (1 - y[te]).sum() > 0  # stratified: both classes in each test fold
+        seen[te] += 1
+    assert np.all(seen == 1)  # every row tested exactly once
+
+
+def test_folds_need_both_classes():
+    with pytest.raises(CohortError):
+        patient_folds(["a", "b", "c"], np.array([1, 0, 0]), 5)
+
+
+def test_cohort_table_errors(tmp_path):
+    with pytest.raises(CohortError, match="not found"):
+        read_cohort(tmp_path / "none.csv")
+    p = tmp_path / "c.csv"
+    p.write_text("foo,bar\n1,2\n")
+    with pytest.raises(CohortError, match="baseline_ct"):
+        read_cohort(p)
+    p.write_text("baseline_ct,label\nmissing.nii.gz,1\n")
+    with pytest.raises(CohortError, match="not found"):
+        read_cohort(p)
+    (tmp_path / "ct.nii.gz").write_bytes(b"x")
+    p.write_text("baseline_ct,label,patient_id,onset_to_ct_h\nct.nii.gz,maybe,P1,2\n")
+    with pytest.raises(CohortError, match="0/1"):
+        read_cohort(p)
+    p.write_text("baseline_ct,label,patient_id,onset_to_ct_h,other\nct.nii.gz,1,P1,2,z\n")
+    c = read_cohort(p)[0]
+    assert c.patient_id == "P1" and c.label == 1 and c.clinical == {"onset_to_ct_h": "2"}
