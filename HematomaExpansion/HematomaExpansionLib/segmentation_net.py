@@ -23,6 +23,8 @@ Post-processing (``postprocess``; names are the documented thresholds):
 - ``MIN_INSIDE_BRAIN_FRACTION``: components mostly outside the intracranial mask (scalp,
   orbits, outside the skull) are removed.
 - ``MIN_MEAN_BLOOD_HU``: components whose mean HU is below this are not acute blood.
+- ``FILL_HOLES``: hypodense pockets fully enclosed by blood within a slice (black-hole/swirl
+  signs) are filled with the label of the nearest blood voxel.
 
 Weights: ``models/segmentation/<file>`` listed in ``models/manifest.json`` with its sha256;
 loaded with ``torch.load(weights_only=True)``; a mismatch raises ``ModelError``.
@@ -60,8 +62,9 @@ CALCIFICATION_MARGIN_MM = 1.5
 MIN_COMPONENT_ML = 0.05
 MIN_INSIDE_BRAIN_FRACTION = 0.5
 MIN_MEAN_BLOOD_HU = 42.0
+FILL_HOLES = True
 
-INFER_BATCH = 8
+INFER_BATCH = 32
 
 
 # --- network ----------------------------------------------------------------------------------
@@ -212,13 +215,17 @@ def prepare_slices(hu_canonical: np.ndarray, spacing_canonical, labels_canonical
     return out, SliceGeometry((s, h, w), (rh, rw), (r0, c0)), out_lab
 
 
-def probabilities_to_canonical(prob: np.ndarray, geom: SliceGeometry) -> np.ndarray:
-    """[S,3,N,N] network probabilities → [S,3,H,W] on the canonical grid (bilinear)."""
+def probabilities_to_canonical(prob: np.ndarray, geom: SliceGeometry, background_channel: bool = True) -> np.ndarray:
+    """[S,C,N,N] network-grid maps → [S,C,H,W] on the canonical grid (bilinear).
+
+    Outside the network's crop: channel 0 = 1 (background) when ``background_channel``, else 0.
+    """
     s, h, w = geom.canonical_shape
     rh, rw = geom.resized_hw
     r0, c0 = geom.offset
-    full = np.zeros((s, 3, rh, rw), np.float32)
-    full[:, 0] = 1.0
+    full = np.zeros((s, prob.shape[1], rh, rw), np.float32)
+    if background_channel:
+        full[:, 0] = 1.0
     src_r = slice(max(0, r0), min(rh, r0 + NET_SIZE))
     src_c = slice(max(0, c0), min(rw, c0 + NET_SIZE))
     dst_r = slice(src_r.start - r0, src_r.stop - r0)
@@ -294,6 +301,21 @@ def _load_cached(path: str, expected_sha256: str | None, base: int, levels: int)
     except RuntimeError as exc:
         raise ModelError(f"segmentation weights {p} do not fit the network: {exc}") from exc
     model.eval()
+    return fuse_batchnorm(model)
+
+
+def fuse_batchnorm(model):
+    """Fold every eval-mode BatchNorm into the preceding convolution (same outputs, faster)."""
+    torch = _torch()
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Sequential):
+            layers = list(mod)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], torch.nn.Conv2d) and isinstance(layers[i + 1], torch.nn.BatchNorm2d):
+                    mod[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                    mod[i + 1] = torch.nn.Identity()
     return model
 
 
@@ -304,16 +326,29 @@ def predict_probabilities(model, planes: np.ndarray, threads: int | None = 2, fl
         torch.set_num_threads(min(threads, torch.get_num_threads()) or 1)
     out = np.zeros((planes.shape[0], 3) + planes.shape[2:], np.float32)
     out[:, 0] = 1.0
-    has_head = (planes[:, 1] > -300).reshape(planes.shape[0], -1).mean(1) > 0.01
+    head = planes[:, 1] > -300
+    has_head = head.reshape(planes.shape[0], -1).mean(1) > 0.01
     idx = np.nonzero(has_head)[0]
+    if len(idx) == 0:
+        return out
+    # run only on the head's bounding box (fully convolutional), padded to a multiple of 16
+    n = planes.shape[-1]
+    rows = np.nonzero(head[idx].any(axis=(0, 2)))[0]
+    cols = np.nonzero(head[idx].any(axis=(0, 1)))[0]
+    win = []
+    for lo, hi in ((rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)):
+        size = min(n, int(np.ceil((hi - lo + 8) / 16.0)) * 16)
+        start = int(np.clip((lo + hi) // 2 - size // 2, 0, n - size))
+        win.append(slice(start, start + size))
+    rs, cs = win
     with torch.inference_mode():
         for b in range(0, len(idx), INFER_BATCH):
             sel = idx[b: b + INFER_BATCH]
-            x = torch.from_numpy(planes[sel])
+            x = torch.from_numpy(np.ascontiguousarray(planes[sel][:, :, rs, cs]))
             logits = model(x)
             if flip_tta:  # left-right test-time augmentation (doubles the time)
                 logits = 0.5 * (logits + torch.flip(model(torch.flip(x, dims=[3])), dims=[3]))
-            out[sel] = torch.softmax(logits, 1).numpy()
+            out[sel, :, rs, cs] = torch.softmax(logits, 1).numpy()
     return out
 
 
@@ -348,8 +383,18 @@ def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray |
             inside = ndi.mean(brain[sl], lab, idx)
             ok &= inside >= MIN_INSIDE_BRAIN_FRACTION
         keep = np.isin(lab, idx[ok])
+    sub = np.where(keep, labels[sl], 0).astype(labels.dtype)
+    if FILL_HOLES and keep.any():
+        # hypodense pockets enclosed by blood (black hole / swirl) are part of the hematoma
+        filled = np.zeros_like(keep)
+        for k in range(keep.shape[0]):
+            filled[k] = ndi.binary_fill_holes(keep[k])
+        holes = filled & ~keep
+        if holes.any():
+            _, (iz, iy, ix) = ndi.distance_transform_edt(~keep, return_indices=True)
+            sub[holes] = sub[iz[holes], iy[holes], ix[holes]]
     out = np.zeros_like(labels)
-    out[sl] = np.where(keep, labels[sl], 0)
+    out[sl] = sub
     return out
 
 
@@ -359,12 +404,13 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
     prob = predict_probabilities(model, planes)
     prob = probabilities_to_canonical(prob, geom)
     labels = np.argmax(prob, 1).astype(np.uint8)
-    if post:
+    if post and labels.any():
         from .simulation import brain_mask_canonical
 
-        brain = brain_mask_canonical(hu, spacing) if labels.any() else None
-        if brain is not None:
-            brain = ndi.binary_dilation(brain, iterations=2)
+        # intracranial mask computed on the (cheaper) 1 mm network grid, then mapped back
+        brain_net = brain_mask_canonical(planes[:, 1], (spacing[0], NET_PIXEL_MM, NET_PIXEL_MM))
+        brain_net = ndi.binary_dilation(brain_net, iterations=2).astype(np.float32)[:, None]
+        brain = probabilities_to_canonical(brain_net, geom, background_channel=False)[:, 0] >= 0.5
         labels = postprocess(labels, hu, spacing, brain)
     return labels
 

@@ -61,6 +61,7 @@ VENTRICLE_CUT_DEPTH_MM = 10.0
 PARENCHYMA_MARGIN_MM = 4.0
 BRAIN_EROSION_MM = 5.0
 AIR_HU = -1024.0
+BLEND_MIN_HU = 42.0
 
 VARIANTS = ("standard", "thick5", "thin1", "tilt", "skullstrip", "inplane", "nohem")
 VARIANT_WEIGHTS = {"standard": 0.42, "thick5": 0.16, "thin1": 0.06, "tilt": 0.12,
@@ -590,7 +591,8 @@ def paint_hematoma(background: CTImage, iph: np.ndarray, ivh: np.ndarray,
         side = sum((grid[a] - centre[a]) * sp[a] * normal[a] for a in range(3))
         offset = np.quantile(side[iph_c], rng.uniform(0.5, 0.8))
         low = (side > offset) & iph_c
-        blood = np.where(low, blood - app.blend_delta_hu, blood)
+        # the hypodense part of a blend stays hyperdense to brain (≥ BLEND_MIN_HU)
+        blood = np.where(low, np.maximum(blood - app.blend_delta_hu, BLEND_MIN_HU), blood)
     blood = np.where(ivh_c & ~iph_c, blood - (app.mean_hu - app.ivh_mean_hu), blood)
     mask = (iph_c | ivh_c).astype(np.float32)
     sigma = [max(sp[0], 1.0) / 2.355 / sp[0], 1.0 / 2.355, 1.0 / 2.355]  # in voxels
