@@ -100,7 +100,7 @@ def make_512_scan(seed: int):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", type=int, default=40)
+    ap.add_argument("--cases", type=int, default=30)
     ap.add_argument("--seed", type=int, default=100000)
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=2)

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
         "false-positive volume on lesion-free real heads, seconds per scan; net vs classic.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    b.add_argument("--cases", type=int, default=40, help="held-out generated cases (val-split lesion shapes)")
+    b.add_argument("--cases", type=int, default=30, help="held-out generated cases (val-split lesion shapes)")
     b.add_argument("--seed", type=int, default=100000)
     b.add_argument("--json", default=None, help="also write the figures to this JSON file")
     b.set_defaults(func=_bench)
