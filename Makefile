@@ -36,5 +36,12 @@ bench: $(STAMP)
 bench-seg: $(STAMP)
 	$(PY) scripts/bench_segmentation.py
 
+# Rebuild the bundled models (need the shared data folder; CPU, tens of minutes each).
+train-seg: $(STAMP)
+	$(CLI) train-seg --cases 400 --workers 2 --steps 2000 --seed 0 --install
+
+train-model: $(STAMP)
+	PYTHON=$(PY) scripts/build_expansion_model.sh
+
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

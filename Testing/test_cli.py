@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,8 +93,9 @@ def test_clinical_parsing():
 
 
 def test_console_script_is_installed(tmp_path):
-    exe = shutil.which("hematoma-expansion")
-    assert exe, "the console script is not on PATH (pip install -e . provides it)"
+    # the venv's bin folder, whether or not the venv is activated (make test runs .venv/bin/python directly)
+    exe = shutil.which("hematoma-expansion", path=str(Path(sys.executable).parent))
+    assert exe, f"no hematoma-expansion console script beside {sys.executable} (pip install -e . provides it)"
     proc = subprocess.run([exe, "segment", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "x.nii.gz")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error:")

@@ -345,46 +345,61 @@ def test_case_discovery_for_the_case_list(tmp_path):
 
 
 # --- whole runs -----------------------------------------------------------------------------
-class StubPredictor:
-    """Stands in for the expansion model: records what it was given, returns a fixed output."""
+class RecordingPredictor:
+    """The bundled expansion model, wrapped to record what each call was given and what it returned."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, real):
+        self.real = real
+        self.calls: list[tuple[np.ndarray, dict]] = []
+        self.outputs: list[ModelOutput] = []
 
     def predict(self, ct, labels, clinical):
-        self.calls.append((labels.copy(), dict(clinical)))
-        heat = (labels > 0).astype(np.float32)
-        return ModelOutput(0.42, "intermediate", "stub-def", "stub", "0", [Contribution("volume_ml", 1.0, 0.1)],
-                           {}, {}, heat, {})
+        self.calls.append((np.asarray(labels).copy(), dict(clinical or {})))
+        self.outputs.append(self.real.predict(ct, labels, clinical))
+        return self.outputs[-1]
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
 
 
-def test_run_on_nodes_rescore_reads_user_edits(ct_node):
+@pytest.fixture(scope="module")
+def bundled_predictor():
+    return mb.load_predictor()  # the model shipped in models/ (sha256-verified); no stand-in
+
+
+@pytest.fixture
+def predictor(bundled_predictor):
+    return RecordingPredictor(bundled_predictor)
+
+
+def test_run_on_nodes_rescore_reads_user_edits(ct_node, predictor):
     node, ct = ct_node
     seg = mb.labels_to_segmentation_node(_labels(ct.shape), node)
     edited = slicer.util.arrayFromSegmentBinaryLabelmap(seg, mb.SEGMENT_IDS[1], node)
     edited[6:11, 12:22, 8:14] = 0  # the user erased part of the hematoma
     slicer.util.updateSegmentBinaryLabelmapFromArray(edited, seg, mb.SEGMENT_IDS[1], node)
-    predictor = StubPredictor()
     prediction, seg_out, table, heat = mb.run_on_nodes(
-        node, seg, use_existing_segmentation=True, clinical={"age": 70.0}, predictor=predictor)
+        node, seg, use_existing_segmentation=True, clinical={"onset_to_ct_hours": 2.0}, predictor=predictor)
     assert seg_out is seg
     labels_seen, clinical_seen = predictor.calls[0]
-    assert int((labels_seen == 1).sum()) == int(edited.sum()) and clinical_seen == {"age": 70.0}
+    assert int((labels_seen == 1).sum()) == int(edited.sum()) and clinical_seen == {"onset_to_ct_hours": 2.0}
     assert prediction.mask_source == "user"
     expected_ml = float((labels_seen > 0).sum()) * ct.voxel_volume_ml
     assert prediction.measurements.volume_ml == pytest.approx(expected_ml, rel=1e-6)
-    assert _table_dict(table)["Expansion probability"][0].ToDouble() == pytest.approx(0.42)
-    np.testing.assert_array_equal(slicer.util.arrayFromVolume(heat), (labels_seen > 0).astype(np.float32))
+    model_out = predictor.outputs[0]
+    assert 0.0 <= model_out.probability <= 1.0
+    assert _table_dict(table)["Expansion probability"][0].ToDouble() == pytest.approx(model_out.probability, abs=1e-6)
+    assert model_out.gradcam is not None, "the bundled model has no CNN: no Grad-CAM"
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(heat), model_out.gradcam, atol=1e-6)
     # Re-scoring again re-uses every node.
     again = mb.run_on_nodes(node, seg, use_existing_segmentation=True, predictor=predictor, table_node=table, heatmap_node=heat)
     assert again[2] is table and again[3] is heat
     assert node.GetScene().GetNumberOfNodesByClass("vtkMRMLTableNode") == 1
 
 
-def test_run_on_nodes_asks_before_replacing_a_user_segmentation(ct_node):
+def test_run_on_nodes_asks_before_replacing_a_user_segmentation(ct_node, predictor):
     node, ct = ct_node
     seg = mb.labels_to_segmentation_node(_labels(ct.shape), node)
-    predictor = StubPredictor()
     with pytest.raises(mb.SegmentationExistsError):
         mb.run_on_nodes(node, seg, predictor=predictor)
     with pytest.raises(mb.SegmentationExistsError):
@@ -454,7 +469,7 @@ def _write_sample(tmp_path, name="good.nii.gz"):
     return path, info
 
 
-def test_batch_one_bad_case_never_stops_the_others(mrml_scene, tmp_path):
+def test_batch_one_bad_case_never_stops_the_others(mrml_scene, tmp_path, predictor):
     batch = _batch_module()
     good, info = _write_sample(tmp_path)
     corrupt = tmp_path / "corrupt.nii.gz"
@@ -462,12 +477,14 @@ def test_batch_one_bad_case_never_stops_the_others(mrml_scene, tmp_path):
     out = tmp_path / "out"
     options = batch.parse_args(["--", str(tmp_path / "missing.nrrd"), str(corrupt), str(good),
                                 "--output-dir", str(out), "--method", "classic", "--clinical", "age=70"])
-    rows, status = batch.run_batch(options, predictor=StubPredictor())
+    rows, status = batch.run_batch(options, predictor=predictor)
     assert status == batch.EXIT_SOME_FAILED
     assert [r["status"] for r in rows] == ["error", "error", "ok"]
     assert "no such file" in rows[0]["error"] and "not a readable image" in rows[1]["error"]
     result = json.loads((out / "good" / "result.json").read_text())
-    assert result["he_probability"] == pytest.approx(0.42)
+    assert len(predictor.outputs) == 1  # the two bad cases never reached the model
+    assert result["he_probability"] == pytest.approx(predictor.outputs[0].probability, abs=1e-4)
+    assert result["model_id"] == predictor.model_id
     assert result["volume_ml"] == pytest.approx(info["volume_ml"], rel=0.10)
     for name in ("mask.nii.gz", "gradcam.nii.gz", "segmentation.seg.nrrd", "results.tsv"):
         assert (out / "good" / name).stat().st_size > 0, name
@@ -476,7 +493,7 @@ def test_batch_one_bad_case_never_stops_the_others(mrml_scene, tmp_path):
     with open(out / "results.csv") as f:
         summary = list(csv.DictReader(f))
     assert [r["status"] for r in summary] == ["error", "error", "ok"]
-    assert float(summary[2]["he_probability"]) == pytest.approx(0.42)
+    assert float(summary[2]["he_probability"]) == pytest.approx(predictor.outputs[0].probability, abs=1e-4)
     # The written segmentation reloads with both segments.
     segs = slicer.vtkSlicerSegmentationsModuleLogic()
     segs.SetMRMLScene(mrml_scene)
@@ -536,23 +553,21 @@ def slicer_module(mrml_scene, monkeypatch):
     sys.modules.pop("HematomaExpansion", None)
 
 
-def test_module_logic_self_test_runs_on_slicer_core(slicer_module, monkeypatch):
-    predictor = StubPredictor()
+def test_module_logic_self_test_runs_on_slicer_core(slicer_module, monkeypatch, predictor):
     monkeypatch.setattr(slicer_module.HematomaExpansionLogic, "predictor", lambda self, definition=None: predictor)
     try:
         importlib.import_module("HematomaExpansionLib.sample")
     except ImportError as exc:
         pytest.skip(f"HematomaExpansionLib.sample not importable yet: {exc}")
     test = slicer_module.HematomaExpansionTest()
-    test.runTest()  # the same self-test Slicer runs (Reload and Test), with a stand-in model
+    test.runTest()  # the same self-test Slicer runs (Reload and Test), with the bundled model
     assert len(predictor.calls) == 2  # predict + re-score; the refused overwrite never reached the model
 
 
-def test_module_logic_facade(slicer_module, monkeypatch, tmp_path):
+def test_module_logic_facade(slicer_module, monkeypatch, tmp_path, predictor):
     logic = slicer_module.HematomaExpansionLogic()
     monkeypatch.setattr(slicer_module, "PYTHON_DEPENDENCIES", [("numpy", "numpy"), ("no_such_pkg_hemexp", "no-such-pkg")])
     assert logic.missingDependencies() == ["no-such-pkg"]
-    predictor = StubPredictor()
     logic._predictors[None] = predictor
     path, info = _write_sample(tmp_path, "case_1.nii.gz")
     volume = logic.loadCase(str(path))

@@ -18,8 +18,8 @@ if [ "${CNN:-1}" = "1" ]; then CNN_FLAG="--cnn"; fi
 CLI="$PY -m HematomaExpansionLib.cli"
 $CLI simulate-cohort "$WORK/cohort_train" --n "$N_TRAIN" --split train --seed0 0 --workers "$WORKERS"
 $CLI simulate-cohort "$WORK/cohort_test" --n "$N_TEST" --split val --seed0 100000 --workers "$WORKERS"
-$CLI train "$WORK/cohort_train/cohort.csv" --definition conventional $CNN_FLAG --report-dir "$WORK/reports/train-cv"
-$CLI evaluate "$WORK/cohort_test/cohort.csv" --definition conventional --report-dir "$WORK/reports/heldout"
+$CLI train "$WORK/cohort_train/cohort.csv" --definition conventional $CNN_FLAG --report-dir "$WORK/reports/train-cv" --workers "$WORKERS"
+$CLI evaluate "$WORK/cohort_test/cohort.csv" --definition conventional --report-dir "$WORK/reports/heldout" --workers "$WORKERS"
 cp "$WORK/reports/heldout/report.json" models/expansion/heldout_report.json
 cp "$WORK/reports/heldout/report.html" models/expansion/heldout_report.html
 echo "bundled model rebuilt: models/expansion/ (held-out report: models/expansion/heldout_report.html)"

@@ -34,13 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     from importlib import import_module
 
     for name in COMMAND_MODULES:
-        try:
-            module = import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while command groups land
-            if exc.name != f"{__package__}.{name}":
-                raise
-            continue
-        module.register(sub)
+        import_module(f"{__package__}.{name}").register(sub)
     return parser
 
 

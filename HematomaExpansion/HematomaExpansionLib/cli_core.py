@@ -100,6 +100,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          args.method, args.models_dir)
     print(json.dumps({k: result.get(k) for k in ("volume_ml", "ivh_volume_ml", "abc2_ml", "he_probability",
                                                    "risk_band", "definition", "model_id")}))
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"results in {Path(args.output_dir).resolve()}", file=sys.stderr)
     return 0
 
@@ -120,6 +122,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0 if not failed else 3
 
 
+# The demo patient's clinical inputs: every one the model reads, so the image + clinical model runs.
+DEMO_CLINICAL = {"onset_to_ct_h": 2.0, "anticoagulation": False, "warfarin": False, "recurrent_ich": False}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .ct_io import write_labels
     from .sample import make_sample_case
@@ -132,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     sitk.WriteImage(ct.to_sitk(ct.array.astype("int16")), str(ct_path), True)
     write_labels(ct, truth, out / "sample_truth_mask.nii.gz")
-    result = run_predict(ct_path, out, clinical={"onset_to_ct_hours": 2.0, "anticoagulation": False},
+    result = run_predict(ct_path, out, clinical=DEMO_CLINICAL,
                          method=args.method)
     error = abs(result["volume_ml"] - info["volume_ml"]) / info["volume_ml"]
     summary = {
@@ -140,7 +146,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "measured_volume_ml": result["volume_ml"], "volume_error_percent": round(100 * error, 1),
         "abc2_ml": result["abc2_ml"], "he_probability": result["he_probability"],
         "risk_band": result.get("risk_band"), "definition": result.get("definition"),
-        "model_id": result.get("model_id"), "mask_source": result.get("mask_source"),
+        "model_id": result.get("model_id"), "model_version": result.get("model_version"),
+        "model_variant": (result.get("scores") or {}).get("model_variant", {}).get("variant"),
+        "clinical_inputs": DEMO_CLINICAL, "mask_source": result.get("mask_source"),
     }
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))

@@ -38,6 +38,7 @@ def register(subparsers) -> None:
         q.add_argument("--report-dir", default=report_default, help="where report.json and report.html go (default %(default)s)")
         q.add_argument("--no-cache", action="store_true", help="recompute every case's features (ignore the per-case cache)")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
+        q.add_argument("--workers", type=int, default=1, help="parallel processes for feature extraction (default %(default)s)")
 
     t = subparsers.add_parser(
         "train", help="train the expansion model on a cohort (patient-level CV report + final model)",
@@ -116,7 +117,8 @@ def _labels(cases, definition: str, progress: bool) -> np.ndarray:
 def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds: int = 5, seed: int = 0,
                  filters=("Original",), models_dir: str | None = None, model_id: str | None = None,
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
-                 use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30) -> dict[str, Any]:
+                 use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
+                 workers: int = 1) -> dict[str, Any]:
     from . import config, evaluation, training
     from .classifier import best_threshold
 
@@ -125,7 +127,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
                           f"under the {definition} definition; need at least 2 of each")
-    feats = training.extract_features(cases, filters, progress, use_cache)
+    feats = training.extract_features(cases, filters, progress, use_cache, workers=workers)
     deep_info = None
     if cnn:
         from . import deep_features
@@ -170,14 +172,14 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
 def cmd_train(args) -> int:
     out = run_training(args.cohort, args.definition, _clf_params(args), args.folds, args.seed, tuple(args.filters),
                        args.models_dir, args.model_id, args.version, args.report_dir, not args.no_save,
-                       not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs)
+                       not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers)
     print(json.dumps(out))
     return 0
 
 
 def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, model_id: str | None = None,
                    report_dir: str = "evaluate-report", threshold: float | None = None, use_cache: bool = True,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, workers: int = 1) -> dict[str, Any]:
     from tqdm import tqdm
 
     from . import evaluation, training
@@ -186,7 +188,7 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
     pred = ExpansionPredictor.load(models_dir=models_dir, definition=definition, model_id=model_id)
     cases = training.read_cohort(cohort)
     y = _labels(cases, definition, progress)
-    feats = training.extract_features(cases, pred.filters, progress, use_cache)
+    feats = training.extract_features(cases, pred.filters, progress, use_cache, workers=workers)
     probs, variants = [], []
     for c, f in zip(tqdm(cases, desc="predict", disable=not progress), feats):
         f = dict(f)
@@ -228,10 +230,11 @@ def cmd_evaluate(args) -> int:
         from .training import DEFAULT_CLF
 
         out = run_training(args.cohort, args.definition, dict(DEFAULT_CLF), args.folds, 0, ("Original",),
-                           report_dir=args.report_dir, save=False, use_cache=not args.no_cache, progress=not args.quiet)
+                           report_dir=args.report_dir, save=False, use_cache=not args.no_cache, progress=not args.quiet,
+                           workers=args.workers)
     else:
         out = run_evaluation(args.cohort, args.definition, args.models_dir, args.model_id, args.report_dir,
-                             args.threshold, not args.no_cache, not args.quiet)
+                             args.threshold, not args.no_cache, not args.quiet, args.workers)
     print(json.dumps(out, default=float))
     return 0
 

@@ -74,6 +74,14 @@ def image_features(ct: CTImage, labels: np.ndarray, filters=("Original",)) -> tu
     return feats, t
 
 
+def unused_clinical_inputs(clinical: dict[str, Any] | None) -> list[str]:
+    """Names the user gave that no expansion model reads (e.g. ``age``), so they can be told."""
+    from .ncct_signs import CLINICAL_ALIASES
+
+    known = {alias for aliases in CLINICAL_ALIASES.values() for alias in aliases}
+    return sorted(str(k) for k in (clinical or {}) if str(k).strip().lower() not in known)
+
+
 def clinical_features(clinical: dict[str, Any] | None) -> dict[str, float]:
     from .ncct_signs import normalize_clinical
 
@@ -232,6 +240,7 @@ class ExpansionPredictor:
                      "image-only model (clinical inputs " + (", ".join(sorted({m.replace('log_', '') for m in missing})) or "none")
                      + " not given; not imputed)") if self.variants.get("full") else "image-only model",
         }
+        sc["model_variant"]["unused_clinical_inputs"] = unused_clinical_inputs(clinical)
         if gradcam is not None:
             gradcam = np.clip(np.asarray(gradcam, np.float32), 0.0, 1.0)
         timings["total_model"] = time.perf_counter() - t_start

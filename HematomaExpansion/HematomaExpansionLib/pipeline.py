@@ -83,6 +83,10 @@ def run_pipeline(
         t0 = time.perf_counter()
         model_output = predictor.predict(ct, labels, clinical or {})
         timings["prediction"] = time.perf_counter() - t0
+        unused = model_output.scores.get("model_variant", {}).get("unused_clinical_inputs") or []
+        if unused:
+            warnings.append(f"clinical inputs not used by model {model_output.model_id}: {', '.join(unused)} "
+                            "(it reads onset_to_ct_h, anticoagulation, warfarin, recurrent_ich)")
     return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings)
 
 
