@@ -65,21 +65,24 @@ def abc2_ml(ct, labels) -> float:
         return float(a * b * c / 2.0 / 1000.0)
 
 
-def methods():
+def methods(which=("net", "classic"), weights=None):
+    """The segmenters to compare; ``weights`` benchmarks a candidate weight file instead of the bundled one."""
     out = {}
     from HematomaExpansionLib import segmentation_net
 
-    if segmentation_net.weights_available():
-        model = segmentation_net.load_model()
-        out["net"] = lambda ct: segmentation_net.segment_net(ct, model=model)
-    else:
-        print("NOTE: no bundled network weights (models/manifest.json) — net column skipped")
-    try:
+    if "net" in which:
+        if weights is not None:
+            model = segmentation_net.load_model(weights)
+            out["net"] = lambda ct: segmentation_net.segment_net(ct, model=model)
+        elif segmentation_net.weights_available():
+            model = segmentation_net.load_model()
+            out["net"] = lambda ct: segmentation_net.segment_net(ct, model=model)
+        else:
+            print("NOTE: no bundled network weights (models/manifest.json) — net column skipped")
+    if "classic" in which:
         from HematomaExpansionLib.segmentation_classic import segment_classic
 
         out["classic"] = segment_classic
-    except ImportError:
-        print("NOTE: segmentation_classic.py not present — classic column skipped")
     return out
 
 
@@ -104,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=100000)
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--methods", nargs="+", choices=("net", "classic"), default=["net", "classic"])
+    ap.add_argument("--weights", default=None, help="benchmark this weight file instead of the bundled network")
     args = ap.parse_args(argv)
     data = config.shared_data_dir()
     if not (data / "realct" / "cranium_invesalius.nii.gz").exists() or not (data / "lesion_masks").exists():
@@ -114,7 +119,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from HematomaExpansionLib import simulation as sim
 
-    meths = methods()
+    meths = methods(args.methods, args.weights)
     if not meths:
         print("nothing to benchmark")
         return 1

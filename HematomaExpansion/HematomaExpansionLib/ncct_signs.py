@@ -41,6 +41,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .ct_image import CTImage
+from .morphology import ball
 
 CORE_EROSION_MM = 1.6
 SMOOTH_SIGMA_MM = 0.8
@@ -140,13 +141,6 @@ def normalize_clinical(clinical: dict[str, Any] | None) -> dict[str, Any]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _ball(radius_mm: float, spacing) -> np.ndarray:
-    r = [max(0, int(math.floor(radius_mm / s))) for s in spacing]
-    zz, yy, xx = np.ogrid[-r[0]: r[0] + 1, -r[1]: r[1] + 1, -r[2]: r[2] + 1]
-    d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip((zz, yy, xx), spacing))
-    return d <= 1.0
-
-
 def _crop(hu: np.ndarray, mask: np.ndarray, spacing, margin_mm: float = CROP_MARGIN_MM):
     idx = np.argwhere(mask)
     lo = idx.min(0)
@@ -237,7 +231,7 @@ def measure_signs(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
     out["sign_nonsphericity"] = float(1.0 - min(1.0, sph))
 
     # density
-    core = ndi.binary_erosion(m, _ball(CORE_EROSION_MM, sp))
+    core = ndi.binary_erosion(m, ball(CORE_EROSION_MM, sp))
     if core.sum() < 20:
         core = m
     sm = ndi.gaussian_filter(hu, [SMOOTH_SIGMA_MM / s if s < 2.5 else 0.0 for s in sp])

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .ct_image import CTImage
+from .morphology import ball
 from .results import LABEL_IPH, LABEL_IVH
 
 SOFT_TISSUE_HU = (-20.0, 120.0)
@@ -44,13 +45,6 @@ BRAIN_EROSION_MM = 5.0
 ANATOMY_GRID_MM = 1.0
 
 
-def _ball(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
-    r = [max(0, int(round(radius_mm / s))) for s in spacing]
-    zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
-    d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip((zz, yy, xx), spacing))
-    return d <= 1.0
-
-
 def _distance_from(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     if not mask.any():
         return np.full(mask.shape, np.inf, dtype=np.float32)
@@ -63,16 +57,16 @@ def intracranial_mask(hu: np.ndarray, spacing: tuple[float, float, float]) -> np
     bone = hu > BONE_HU
     if bone.sum() < 0.002 * hu.size:
         # Skull-stripped input: everything soft is brain.
-        brain = ndi.binary_opening(soft, _ball(1.5, spacing))
+        brain = ndi.binary_opening(soft, ball(1.5, spacing))
     else:
         far_from_bone = _distance_from(bone, spacing) > 2.0
-        core = ndi.binary_erosion(soft & far_from_bone, _ball(BRAIN_EROSION_MM, spacing))
+        core = ndi.binary_erosion(soft & far_from_bone, ball(BRAIN_EROSION_MM, spacing))
         lab, n = ndi.label(core)
         if n == 0:
             return np.zeros_like(soft)
         sizes = ndi.sum(core, lab, index=np.arange(1, n + 1))
         largest = lab == (1 + int(np.argmax(sizes)))
-        brain = ndi.binary_dilation(largest, _ball(BRAIN_EROSION_MM + 1.0, spacing)) & soft & ~bone
+        brain = ndi.binary_dilation(largest, ball(BRAIN_EROSION_MM + 1.0, spacing)) & soft & ~bone
     filled = np.zeros_like(brain)
     for k in range(brain.shape[0]):
         filled[k] = ndi.binary_fill_holes(brain[k])
@@ -82,7 +76,7 @@ def intracranial_mask(hu: np.ndarray, spacing: tuple[float, float, float]) -> np
 def ventricle_mask(hu: np.ndarray, brain: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """CSF-density regions in the central brain (lateral/third ventricles), not the sulci."""
     csf = (hu >= -5) & (hu <= CSF_HIGH_HU) & brain
-    csf = ndi.binary_opening(csf, _ball(1.0, spacing))
+    csf = ndi.binary_opening(csf, ball(1.0, spacing))
     depth = ndi.distance_transform_edt(brain, sampling=spacing)
     lab, n = ndi.label(csf)
     if n == 0:
@@ -123,7 +117,7 @@ def segment_classic_canonical(hu: np.ndarray, spacing: tuple[float, float, float
     if calcified.any():
         allowed &= _distance_from(calcified, spacing) > CALCIFICATION_MARGIN_MM
     seeds = allowed & (smooth >= BLOOD_LOW_HU) & (smooth <= BLOOD_HIGH_HU)
-    seeds = ndi.binary_opening(seeds, _ball(1.0, spacing))
+    seeds = ndi.binary_opening(seeds, ball(1.0, spacing))
     voxel_ml = float(np.prod(spacing)) / 1000.0
     blood = _drop_small(seeds, voxel_ml)
     if not blood.any():
@@ -131,10 +125,10 @@ def segment_classic_canonical(hu: np.ndarray, spacing: tuple[float, float, float
     # Bounded growth into the partial-volume edge band (GROW_MM at most, so it cannot creep
     # along the beam-hardened cortex); then close and fill holes (hypodense pockets are blood too).
     band = brain & (smooth >= BLOOD_GROW_LOW_HU) & (smooth <= BLOOD_HIGH_HU) & (bone_distance > 2.0)
-    step = _ball(min(spacing[1:]) * 1.01, spacing)
+    step = ball(min(spacing[1:]) * 1.01, spacing)
     for _ in range(max(1, int(round(GROW_MM / min(spacing[1:]))))):
         blood = blood | (ndi.binary_dilation(blood, step) & band)
-    blood = ndi.binary_closing(blood, _ball(1.5, spacing)) & brain
+    blood = ndi.binary_closing(blood, ball(1.5, spacing)) & brain
     for k in range(blood.shape[0]):
         blood[k] = ndi.binary_fill_holes(blood[k])
     blood = _drop_small(blood, voxel_ml)
@@ -143,7 +137,7 @@ def segment_classic_canonical(hu: np.ndarray, spacing: tuple[float, float, float
     labels[blood] = LABEL_IPH
     ventricles = _upsample(ventricle_mask(hu_coarse, brain_coarse, spacing_coarse), f, hu.shape)
     if ventricles.any():
-        near_ventricle = ndi.binary_dilation(ventricles, _ball(IVH_MARGIN_MM, spacing))
+        near_ventricle = ndi.binary_dilation(ventricles, ball(IVH_MARGIN_MM, spacing))
         # Blood in the ventricular region: fill the ventricle outline (blood displaces CSF) per slice.
         region = np.zeros_like(near_ventricle)
         for k in range(region.shape[0]):

@@ -352,13 +352,6 @@ def predict_probabilities(model, planes: np.ndarray, threads: int | None = 2, fl
     return out
 
 
-def _ball(radius_mm: float, spacing) -> np.ndarray:
-    r = [max(0, int(round(radius_mm / s))) for s in spacing]
-    zz, yy, xx = np.ogrid[-r[0]: r[0] + 1, -r[1]: r[1] + 1, -r[2]: r[2] + 1]
-    d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip((zz, yy, xx), spacing))
-    return d <= 1.0
-
-
 def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray | None = None) -> np.ndarray:
     """Remove what cannot be acute blood (see module docstring). Canonical arrays."""
     blood = labels > 0

@@ -48,6 +48,7 @@ from scipy import ndimage as ndi
 
 from . import config
 from .ct_image import CTImage
+from .morphology import ball
 from .results import LABEL_IPH, LABEL_IVH
 
 # --- named constants (documented above) -----------------------------------------------------
@@ -113,13 +114,6 @@ def list_lesion_masks(split: str, data_dir: str | Path | None = None) -> list[Pa
 
 
 # --- anatomy of a background ------------------------------------------------------------------
-def _ball(radius_mm: float, spacing) -> np.ndarray:
-    r = [max(0, int(round(radius_mm / s))) for s in spacing]
-    zz, yy, xx = np.ogrid[-r[0]: r[0] + 1, -r[1]: r[1] + 1, -r[2]: r[2] + 1]
-    d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip((zz, yy, xx), spacing))
-    return d <= 1.0
-
-
 def _bbox(mask: np.ndarray, margin_vox=(0, 0, 0)) -> tuple[slice, ...]:
     idx = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0], np.nonzero(mask.any(axis=(0, 1)))[0]
     if any(len(i) == 0 for i in idx):
@@ -144,7 +138,7 @@ def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
     soft = (h > SOFT_TISSUE_HU[0]) & (h < SOFT_TISSUE_HU[1])
     bone = h > BONE_HU
     if bone.sum() < 0.002 * h.size:  # skull-stripped
-        brain = ndi.binary_opening(soft, _ball(1.5, spacing))
+        brain = ndi.binary_opening(soft, ball(1.5, spacing))
     else:
         far = ndi.distance_transform_edt(~bone, sampling=spacing) > 2.0
         core = ndi.distance_transform_edt(soft & far, sampling=spacing) > BRAIN_EROSION_MM
@@ -172,7 +166,7 @@ def ventricle_mask_canonical(hu: np.ndarray, brain: np.ndarray, spacing) -> np.n
     sm = ndi.median_filter(hu[sl], size=(1, 3, 3))
     brain = brain[sl]
     csf = (sm >= CSF_HU[0]) & (sm <= CSF_HU[1]) & brain
-    csf = ndi.binary_opening(csf, _ball(1.0, spacing))
+    csf = ndi.binary_opening(csf, ball(1.0, spacing))
     depth = ndi.distance_transform_edt(brain, sampling=spacing)
     csf &= depth >= VENTRICLE_CUT_DEPTH_MM  # cut the connection to the sulci/cisterns at the rim
     lab, n = ndi.label(csf)
@@ -435,7 +429,7 @@ def add_satellites(mask: np.ndarray, background: CTImage, n: int, rng: np.random
             break
         c = ring[rng.integers(len(ring))]
         rad = rng.uniform(2.0, 5.0)
-        blob = _ball(rad, an.spacing)
+        blob = ball(rad, an.spacing)
         out |= _paste(blob, c, m.shape) & an.parenchyma
     return background.from_canonical_array(out)
 
@@ -571,14 +565,14 @@ def paint_hematoma(background: CTImage, iph: np.ndarray, ivh: np.ndarray,
     field = _smooth_noise(hu.shape, sp, app.heterogeneity_mm, rng)
     blood = app.mean_hu + app.heterogeneity_sd * field
     if iph_c.any() and app.hypodense_pockets > 0:
-        inner = ndi.binary_erosion(iph_c, _ball(2.0, sp)) if iph_c.sum() > 200 else iph_c
+        inner = ndi.binary_erosion(iph_c, ball(2.0, sp)) if iph_c.sum() > 200 else iph_c
         cand = np.argwhere(inner)
         for _ in range(app.hypodense_pockets):
             if len(cand) == 0:
                 break
             c = cand[rng.integers(len(cand))]
             rad = rng.uniform(1.5, 5.0)
-            pocket = _paste(_ball(rad, sp), c, hu.shape).astype(np.float32)
+            pocket = _paste(ball(rad, sp), c, hu.shape).astype(np.float32)
             pocket = ndi.gaussian_filter(pocket, [1.0 / s for s in sp])
             blood = blood + (app.pocket_hu - blood) * np.clip(pocket * 1.3, 0, 1) * iph_c
     if iph_c.any() and app.blend:
