@@ -388,7 +388,7 @@ def test_run_on_nodes_rescore_reads_user_edits(ct_node, predictor):
     assert prediction.measurements.volume_ml == pytest.approx(expected_ml, rel=1e-6)
     model_out = predictor.outputs[0]
     assert 0.0 <= model_out.probability <= 1.0
-    assert _table_dict(table)["Expansion probability"][0].ToDouble() == pytest.approx(model_out.probability, abs=1e-6)
+    assert _table_dict(table)["Expansion probability"][0].ToDouble() == pytest.approx(model_out.probability, abs=1e-4)  # table shows 4 decimals
     assert model_out.gradcam is not None, "the bundled model has no CNN: no Grad-CAM"
     np.testing.assert_allclose(slicer.util.arrayFromVolume(heat), model_out.gradcam, atol=1e-6)
     # Re-scoring again re-uses every node.

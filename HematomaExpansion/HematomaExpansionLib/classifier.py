@@ -57,9 +57,16 @@ def _select(z: np.ndarray, y: np.ndarray, method: str, k: int, random_state: int
     if method == "kbest":
         return np.sort(order[:k])
     if method == "lasso":
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LassoCV
 
-        las = LassoCV(cv=5, random_state=random_state, alphas=40, max_iter=5000).fit(z, y.astype(float))
+        with warnings.catch_warnings():
+            # the path's smallest alphas often stop short of the tolerance on collinear radiomics;
+            # selection only uses the coefficients at the cross-validated alpha
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            las = LassoCV(cv=5, random_state=random_state, alphas=40, max_iter=5000).fit(z, y.astype(float))
         coef = np.abs(las.coef_)
         nz = np.flatnonzero(coef > 1e-10)
         if len(nz) == 0:
