@@ -5,13 +5,13 @@
 # Steps: simulate a training cohort (HemSeg-500 train shapes) and a held-out cohort (val shapes),
 # train with patient-level CV (report in $WORK/reports/train-cv), write models/expansion/* and the
 # manifest entry, then evaluate on the held-out cohort (report copied next to the model).
-# Environment: N_TRAIN (220), N_TEST (110), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN).
+# Environment: N_TRAIN (640), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 WORK=${WORK:-work-data}
-N_TRAIN=${N_TRAIN:-220}
-N_TEST=${N_TEST:-110}
+N_TRAIN=${N_TRAIN:-640}
+N_TEST=${N_TEST:-200}
 WORKERS=${WORKERS:-2}
 CNN_FLAG=""
 if [ "${CNN:-1}" = "1" ]; then CNN_FLAG="--cnn"; fi
