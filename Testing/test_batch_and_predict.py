@@ -107,3 +107,20 @@ def test_demo_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert summary["volume_error_percent"] < 10
     assert 0 <= summary["he_probability"] <= 1
+
+
+def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sample_case):
+    from HematomaExpansionLib.expansion_model import ExpansionPredictor
+    from HematomaExpansionLib.pipeline import run_pipeline
+
+    ct, labels, _ = small_sample_case
+    predictor = ExpansionPredictor.load()
+    full = run_pipeline(ct, mask=labels, predictor=predictor, clinical={
+        "onset_to_ct_hours": 1.5, "anticoagulation": "warfarin", "recurrent_ich": False, "age": 70.0})
+    assert full.model.scores["model_variant"]["variant"] == "full"
+    assert full.model.scores["model_variant"]["unused_clinical_inputs"] == ["age"]
+    assert any("not used" in w and "age" in w for w in full.warnings)
+    partial = run_pipeline(ct, mask=labels, predictor=predictor, clinical={"onset_to_ct_h": 1.5})
+    variant = partial.model.scores["model_variant"]
+    assert variant["variant"] == "image_only" and "recurrent_ich" in variant["missing_clinical"]
+    assert partial.warnings == []

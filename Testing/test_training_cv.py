@@ -51,3 +51,27 @@ def test_cohort_table_errors(tmp_path):
     p.write_text("baseline_ct,label,patient_id,onset_to_ct_h,other\nct.nii.gz,1,P1,2,z\n")
     c = read_cohort(p)[0]
     assert c.patient_id == "P1" and c.label == 1 and c.clinical == {"onset_to_ct_h": "2"}
+
+
+def test_parallel_feature_extraction_matches_serial_in_cohort_order(tmp_path, monkeypatch):
+    import SimpleITK as sitk
+    from expansion_fixtures import hematoma_case
+
+    from HematomaExpansionLib.training import extract_features
+
+    rows = ["case_id,baseline_ct,baseline_mask,label"]
+    for i, radius in enumerate((7.0, 9.0, 11.0)):
+        ct, labels = hematoma_case(seed=i, radius_mm=radius)
+        sitk.WriteImage(ct.to_sitk(), str(tmp_path / f"ct{i}.nii.gz"))
+        sitk.WriteImage(ct.to_sitk(labels), str(tmp_path / f"m{i}.nii.gz"))
+        rows.append(f"c{i},ct{i}.nii.gz,m{i}.nii.gz,{i % 2}")
+    (tmp_path / "cohort.csv").write_text("\n".join(rows) + "\n")
+    cases = read_cohort(tmp_path / "cohort.csv")
+    monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
+    parallel = extract_features(cases, progress=False, use_cache=False, workers=2)
+    serial = extract_features(cases, progress=False, use_cache=False, workers=1)
+    assert [round(f["volume_iph_ml"], 6) for f in parallel] == [round(f["volume_iph_ml"], 6) for f in serial]
+    assert parallel[0]["volume_iph_ml"] < parallel[1]["volume_iph_ml"] < parallel[2]["volume_iph_ml"]
+    for p, s in zip(parallel, serial):
+        assert p.keys() == s.keys()
+        np.testing.assert_allclose([p[k] for k in sorted(p)], [s[k] for k in sorted(s)], rtol=1e-6, atol=1e-9)
