@@ -41,7 +41,7 @@ def bench_case(name: str, path: Path, methods: list[str]) -> None:
         print(f"  segment ({method:7s})    {results[method][1]:6.2f} s   "
               f"volume {results[method][0].astype(bool).sum() * ct.voxel_volume_ml:6.1f} mL")
     labels, seg_seconds = results[methods[0]]  # the default method's mask is the one scored
-    if labels is None or not labels.any():
+    if not labels.any():
         print("  no hemorrhage found: prediction skipped")
         return
     t = time.perf_counter()

@@ -71,11 +71,8 @@ def methods(which=("net", "classic"), weights=None):
     from HematomaExpansionLib import segmentation_net
 
     if "net" in which:
-        if weights is not None:
-            model = segmentation_net.load_model(weights)
-            out["net"] = lambda ct: segmentation_net.segment_net(ct, model=model)
-        elif segmentation_net.weights_available():
-            model = segmentation_net.load_model()
+        if weights is not None or segmentation_net.weights_available():
+            model = segmentation_net.load_model(weights)  # None = the bundled, sha256-checked weights
             out["net"] = lambda ct: segmentation_net.segment_net(ct, model=model)
         else:
             print("NOTE: no bundled network weights (models/manifest.json) — net column skipped")

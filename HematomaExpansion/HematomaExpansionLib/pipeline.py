@@ -85,8 +85,10 @@ def run_pipeline(
         timings["prediction"] = time.perf_counter() - t0
         unused = model_output.scores.get("model_variant", {}).get("unused_clinical_inputs") or []
         if unused:
+            from .ncct_signs import CLINICAL_ALIASES
+
             warnings.append(f"clinical inputs not used by model {model_output.model_id}: {', '.join(unused)} "
-                            "(it reads onset_to_ct_h, anticoagulation, warfarin, recurrent_ich)")
+                            f"(it reads {', '.join(CLINICAL_ALIASES)})")
     return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings)
 
 
