@@ -92,6 +92,17 @@ def test_prepare_and_back_is_identity_on_geometry():
     assert back.shape == (7, 3, 301, 257)
 
 
+def test_blood_threshold_sums_iph_and_ivh_and_picks_the_likelier():
+    # voxels: clear background; split blood (0.3 IPH + 0.25 IVH: argmax would say background);
+    # below the threshold; just above it (IVH likelier); clear IPH
+    p = np.array([[0.9, 0.05, 0.05], [0.45, 0.30, 0.25], [0.65, 0.2, 0.15], [0.55, 0.15, 0.3], [0.1, 0.8, 0.1]],
+                 np.float32)
+    prob = p.T.reshape(1, 3, 1, 5)
+    labels = net.probabilities_to_labels(prob, threshold=0.4)
+    assert labels.tolist() == [[[0, LABEL_IPH, 0, LABEL_IVH, LABEL_IPH]]]
+    assert net.probabilities_to_labels(prob, threshold=0.5).tolist() == [[[0, LABEL_IPH, 0, 0, LABEL_IPH]]]
+
+
 def test_postprocess_removes_bone_and_specks():
     hu = np.full((6, 40, 40), 30.0, np.float32)
     lab = np.zeros(hu.shape, np.uint8)
