@@ -26,6 +26,21 @@ def test_hypodensity_detected():
     assert s["sign_heterogeneity_sd"] > ncct_signs.measure_signs(*hematoma_case(seed=2))["sign_heterogeneity_sd"]
 
 
+def test_small_pocket_shows_in_core_minimum_but_not_count():
+    """A pocket below HYPO_MIN_MM3 is not counted, yet lowers the core minimum / deepens the dip."""
+    from expansion_fixtures import ball
+
+    plain_ct, lab = hematoma_case(seed=4)
+    ct, _ = hematoma_case(seed=4)
+    c = tuple(n // 2 for n in ct.array.shape)
+    ct.array[ball(ct.array.shape, c, 1.0, (2.5, 1.0, 1.0))] = 40.0  # 5 voxels (12.5 mm³): blurred below the count
+    plain, pocket = ncct_signs.measure_signs(plain_ct, lab), ncct_signs.measure_signs(ct, lab)
+    assert pocket["sign_hypodensity_count"] == plain["sign_hypodensity_count"] == 0
+    assert pocket["sign_core_min_hu"] < plain["sign_core_min_hu"] - 5
+    assert pocket["sign_hypodensity_depth_hu"] > plain["sign_hypodensity_depth_hu"] + 5
+    assert 55 < plain["sign_core_min_hu"] < 66 and plain["sign_hypodensity_depth_hu"] >= 0
+
+
 def test_blend_detected():
     ct, lab = hematoma_case(seed=3, blend=True)
     s = ncct_signs.measure_signs(ct, lab)

@@ -5,7 +5,8 @@
 # Steps: simulate a training cohort (HemSeg-500 train shapes) and a held-out cohort (val shapes),
 # train with patient-level CV (report in $WORK/reports/train-cv), write models/expansion/* and the
 # manifest entry, then evaluate on the held-out cohort (report copied next to the model).
-# Environment: N_TRAIN (640), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN).
+# Environment: N_TRAIN (640), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
+# MODEL_VERSION (recorded in every output; bump it whenever features or data change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -13,12 +14,13 @@ WORK=${WORK:-work-data}
 N_TRAIN=${N_TRAIN:-640}
 N_TEST=${N_TEST:-200}
 WORKERS=${WORKERS:-2}
+MODEL_VERSION=${MODEL_VERSION:-1.1.0}
 CNN_FLAG=""
 if [ "${CNN:-1}" = "1" ]; then CNN_FLAG="--cnn"; fi
 CLI="$PY -m HematomaExpansionLib.cli"
 $CLI simulate-cohort "$WORK/cohort_train" --n "$N_TRAIN" --split train --seed0 0 --workers "$WORKERS"
 $CLI simulate-cohort "$WORK/cohort_test" --n "$N_TEST" --split val --seed0 100000 --workers "$WORKERS"
-$CLI train "$WORK/cohort_train/cohort.csv" --definition conventional $CNN_FLAG --report-dir "$WORK/reports/train-cv" --workers "$WORKERS"
+$CLI train "$WORK/cohort_train/cohort.csv" --definition conventional --version "$MODEL_VERSION" $CNN_FLAG --report-dir "$WORK/reports/train-cv" --workers "$WORKERS"
 $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition conventional --report-dir "$WORK/reports/heldout" --workers "$WORKERS"
 cp "$WORK/reports/heldout/report.json" models/expansion/heldout_report.json
 cp "$WORK/reports/heldout/report.html" models/expansion/heldout_report.html

@@ -34,7 +34,7 @@ from .errors import ModelError
 from .results import Contribution, ModelOutput
 
 MODEL_FORMAT = "hematoma-expansion/expansion-model/1"
-FEATURE_VERSION = "features-1"
+FEATURE_VERSION = "features-2"
 CLINICAL_FEATURES = ("onset_to_ct_h", "log_onset_to_ct_h", "anticoagulation", "warfarin", "recurrent_ich")
 N_TOP_CONTRIBUTIONS = 8
 

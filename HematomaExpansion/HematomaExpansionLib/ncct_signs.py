@@ -9,7 +9,10 @@ scan's storage order. Definitions (operationalised from the NCCT-sign literature
 - **Intrahematoma hypodensity** ("any hypodensity", black hole / swirl): connected regions of the
   lightly smoothed core that are ≥ ``HYPO_DELTA_HU`` below the core median, ≥ ``HYPO_MIN_MM3`` in
   volume and enclosed by the hematoma (they do not touch the core's outer border). Reported as
-  present (0/1), count and volume fraction.
+  present (0/1), count and volume fraction. Because small pockets (≈ 2 mm) lose most of their
+  contrast to partial volume and rarely pass a fixed threshold, the continuous measurements go
+  with them: ``sign_core_min_hu``, the lowest density of the lightly smoothed core (HU), and
+  ``sign_hypodensity_depth_hu``, the core median minus that minimum.
 - **Blend sign**: the core's intensities split into two populations (Otsu threshold on the core);
   present when the two population means differ by ≥ ``BLEND_DELTA_HU``, the hypodense population
   is 12–75 % of the core, and ≥ 60 % of it is one connected region that reaches the core border
@@ -53,7 +56,7 @@ CROP_MARGIN_MM = 12.0
 
 SIGN_FEATURES = (
     "sign_mean_hu", "sign_heterogeneity_sd", "sign_hypodensity", "sign_hypodensity_count",
-    "sign_hypodensity_fraction", "sign_blend", "sign_blend_contrast_hu", "sign_blend_coherence",
+    "sign_hypodensity_fraction", "sign_core_min_hu", "sign_hypodensity_depth_hu", "sign_blend", "sign_blend_contrast_hu", "sign_blend_coherence",
     "sign_island_count", "sign_island_sign", "sign_irregularity", "sign_nonsphericity",
 )
 
@@ -256,6 +259,8 @@ def measure_signs(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
     out["sign_hypodensity"] = float(count > 0)
     out["sign_hypodensity_count"] = float(count)
     out["sign_hypodensity_fraction"] = float(hypo_vox / max(1, core.sum()))
+    out["sign_core_min_hu"] = float(svals.min())
+    out["sign_hypodensity_depth_hu"] = med - float(svals.min())
 
     # blend: two populations with a coherent, border-reaching hypodense part
     if svals.size >= 30 and svals.max() - svals.min() > 1:
