@@ -42,6 +42,7 @@ def test_predict_writes_contract_outputs(scans, tmp_path, capsys):
                 "model_id", "model_version", "features_used", "timings_s"):
         assert key in result, key
     assert 0.0 <= result["he_probability"] <= 1.0
+    assert result["mask_source"] == "classic"
     assert result["definition"] in ("conventional", "large", "revised")
     assert (out / "mask.nii.gz").exists() and (out / "report.html").exists()
     assert (out / "gradcam.nii.gz").exists()
@@ -107,6 +108,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert summary["volume_error_percent"] < 10
     assert 0 <= summary["he_probability"] <= 1
+    # the mask source names the segmentation model, its version and the blood threshold
+    assert summary["mask_source"].startswith("net (seg-attn-unet25d 1.0.0, P(blood) >= 0.4")
 
 
 def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sample_case):

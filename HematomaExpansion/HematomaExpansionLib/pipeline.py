@@ -13,7 +13,7 @@ from .ct_image import CTImage
 from .errors import NoHemorrhageError, SegmentationError
 from .measurement import measure
 from .results import Prediction
-from .segmentation import segment
+from .segmentation import describe_method, segment
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run_pipeline(
     t0 = time.perf_counter()
     if mask is None:
         labels = segment(ct, method=seg_method)
-        mask_source = resolved_method(seg_method)
+        mask_source = describe_method(seg_method)
     else:
         labels = validate_mask(ct, mask)
         mask_source = "user"
@@ -91,8 +91,3 @@ def run_pipeline(
                             f"(it reads {', '.join(CLINICAL_ALIASES)})")
     return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings)
 
-
-def resolved_method(method: str) -> str:
-    from .segmentation import resolve_method
-
-    return resolve_method(method)

@@ -61,7 +61,7 @@ class Prediction:
 
     source: str
     mask: np.ndarray  # uint8 labels on the CT grid: 0 background, 1 IPH, 2 IVH
-    mask_source: str  # "classic", "net", or "user"
+    mask_source: str  # "classic", "net (<model id> <version>, threshold)", or "user"
     measurements: Measurements
     model: ModelOutput | None
     timings: dict[str, float] = field(default_factory=dict)

@@ -35,6 +35,16 @@ def resolve_method(method: str) -> str:
     return method
 
 
+def describe_method(method: str) -> str:
+    """The mask source recorded in results: ``classic`` or ``net (<model id> <version>, threshold)``."""
+    resolved = resolve_method(method)
+    if resolved == "net":
+        from .segmentation_net import model_description
+
+        return f"net ({model_description()})"
+    return resolved
+
+
 def segment(ct: CTImage, method: str = "auto") -> np.ndarray:
     """uint8 labels on ``ct``'s grid: 0 background, 1 intraparenchymal, 2 intraventricular."""
     resolved = resolve_method(method)

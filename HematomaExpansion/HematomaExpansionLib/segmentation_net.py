@@ -257,6 +257,13 @@ def _manifest_entry() -> tuple[Path, dict] | None:
     return config.models_dir() / entry["file"], entry
 
 
+def model_description() -> str:
+    """What produced a network mask, for result files: model id, version and the blood threshold."""
+    found = _manifest_entry()
+    version = found[1].get("version", "?") if found else "?"
+    return f"{MODEL_ID} {version}, P(blood) >= {BLOOD_PROBABILITY_THRESHOLD}"
+
+
 def weights_available() -> bool:
     try:
         found = _manifest_entry()
