@@ -51,7 +51,10 @@ def test_predict_writes_contract_outputs(scans, tmp_path, capsys):
     assert heat.GetSize() == ct.GetSize() and np.allclose(heat.GetOrigin(), ct.GetOrigin())
     h = sitk.GetArrayFromImage(heat)
     assert h.min() >= 0 and h.max() <= 1 and h.max() > 0
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "data:image/png;base64," in report
+    assert "BAT score" in report and " of 5, " in report and "{&#x27;value" not in report  # readable, not a repr
+    assert "not computable: missing recurrent_ich" in report
 
 
 def test_predict_is_deterministic(scans, tmp_path):

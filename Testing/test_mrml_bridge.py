@@ -13,6 +13,7 @@ import pytest
 from mrml_fixtures import head_like_ct, mrml_scene, rotation, slicer  # noqa: F401  (fixture import)
 
 from HematomaExpansionLib import mrml_bridge as mb
+from HematomaExpansionLib import ncct_signs
 from HematomaExpansionLib.errors import GeometryError, HematomaExpansionError, NotACTError
 from HematomaExpansionLib.results import Contribution, Measurements, ModelOutput, Prediction
 
@@ -217,7 +218,8 @@ def _prediction(shape=(4, 4, 4), with_model: bool = True) -> Prediction:
             probability=0.73456, risk_band="high", definition="6ml_or_33pct", model_id="he-gbm", model_version="1.2.0",
             contributions=[Contribution("volume_ml", 31.25, 0.8), Contribution("swirl", 1.0, -0.3),
                            Contribution("glcm_contrast", 4.2, 0.05)],
-            scores={"BAT": 3, "BRAIN": None}, gradcam=np.zeros(shape, np.float32),
+            scores=ncct_signs.scores({"sign_blend": 1.0, "sign_hypodensity": 0.0}, 27.5, 3.75, {"onset_to_ct_h": 1.0}),
+            gradcam=np.zeros(shape, np.float32),
         )
     return Prediction("case-7", np.zeros(shape, np.uint8), "classic", m, model, {}, ["low slice count"])
 
@@ -243,7 +245,11 @@ def test_prediction_table_values_and_units(mrml_scene):
     assert rows["Risk band"][0].ToString() == "high"
     assert rows["Expansion definition"][0].ToString() == "6ml_or_33pct"
     assert rows["Model"][0].ToString() == "he-gbm" and rows["Model version"][0].ToString() == "1.2.0"
-    assert rows["BAT score"][0].ToString() == "3"
+    # scores are readable text, not Python reprs; a missing input says which one
+    assert rows["BAT score"][0].ToString() == (
+        "3 of 5, high risk (blend sign 1, any hypodensity 0, onset to CT < 2.5h 2)")
+    assert rows["BAT score"][1] == "points"
+    assert rows["BRAIN score"][0].ToString() == "not computable: missing recurrent_ich, warfarin"
     top = [k for k in rows if k.startswith("Top feature")]
     assert top[0] == "Top feature 1: volume_ml" and top[1] == "Top feature 2: swirl"  # by |contribution|
     assert rows[top[1]][0].ToDouble() == pytest.approx(-0.3) and rows[top[1]][1] == "log-odds"

@@ -22,7 +22,7 @@ import vtk
 
 from .ct_image import CTImage
 from .errors import GeometryError, HematomaExpansionError, NotACTError
-from .results import LABEL_IPH, LABEL_IVH, LABEL_NAMES, Prediction
+from .results import LABEL_IPH, LABEL_IVH, LABEL_NAMES, Prediction, describe_scores
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +374,8 @@ def prediction_rows(prediction: Prediction) -> list[tuple[str, str, str]]:
             ("Model", str(model.model_id), ""),
             ("Model version", str(model.model_version), ""),
         ]
-        for name, score in (model.scores or {}).items():
-            rows.append((f"{name} score", "" if score is None else str(score), "points"))
+        rows += [(name, text, "points" if name.endswith(" score") and text[:1].isdigit() else "")
+                 for name, text in describe_scores(model.scores)]
         top = sorted(model.contributions, key=lambda c: abs(c.contribution), reverse=True)[:N_TOP_FEATURES]
         for rank, c in enumerate(top, 1):
             rows.append((f"Top feature {rank}: {c.name}", f"{c.contribution:+.4f}", "log-odds"))

@@ -16,7 +16,7 @@ import numpy as np
 from . import __version__
 from .ct_image import CTImage
 from .ct_io import write_float_volume, write_labels
-from .results import Prediction
+from .results import Prediction, describe_scores
 
 DISCLAIMER = (
     "Research use only. Not a medical device; not clinically validated. The bundled expansion model "
@@ -112,8 +112,7 @@ def html_report(ct: CTImage, prediction: Prediction, result: dict[str, Any]) -> 
             _row("Expansion definition", mo.definition),
             _row("Model", f"{mo.model_id} v{mo.model_version}"),
         ]
-        for name, score in (mo.scores or {}).items():
-            rows.append(_row(name, score if score is not None else "not computable"))
+        rows += [_row(name, text) for name, text in describe_scores(mo.scores)]
         feats = "".join(
             f"<tr><td>{html.escape(c.name)}</td><td>{c.value:.4g}</td><td>{c.contribution:+.3f}</td></tr>"
             for c in mo.contributions

@@ -39,6 +39,41 @@ class Contribution:
         return asdict(self)
 
 
+def _component_label(key: str) -> str:
+    """``onset_to_ct_lt_2.5h`` → ``onset to CT < 2.5h``."""
+    words = {"lt": "<", "ct": "CT", "ivh": "IVH", "ich": "ICH"}
+    return " ".join(words.get(w, w) for w in key.split("_"))
+
+
+def describe_scores(scores: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Readable (name, text) rows for ``ModelOutput.scores``: BAT/BRAIN with their points, the model variant.
+
+    e.g. ("BAT score", "4 of 5, high risk (blend sign 0, any hypodensity 2, onset to CT < 2.5 h 2)"),
+    ("BRAIN score", "not computable: missing warfarin"), ("Model variant", "image + clinical model").
+    """
+    rows: list[tuple[str, str]] = []
+    for name, score in (scores or {}).items():
+        if name == "model_variant":
+            text = str((score or {}).get("note") or (score or {}).get("variant", ""))
+            unused = (score or {}).get("unused_clinical_inputs") or []
+            if unused:
+                text += f"; ignored inputs: {', '.join(unused)}"
+            rows.append(("Model variant", text))
+            continue
+        if not isinstance(score, dict) or score.get("value") is None:
+            reason = score.get("reason") if isinstance(score, dict) else None
+            rows.append((f"{name} score", reason or "not computable"))
+            continue
+        text = f"{score['value']}"
+        if score.get("range"):
+            text += f" of {score['range'][1]}"
+        if "high_risk" in score:
+            text += ", high risk" if score["high_risk"] else ", not high risk"
+        parts = ", ".join(f"{_component_label(k)} {v}" for k, v in (score.get("components") or {}).items())
+        rows.append((f"{name} score", f"{text} ({parts})" if parts else text))
+    return rows
+
+
 @dataclass
 class ModelOutput:
     """What an expansion model returns for one case."""
