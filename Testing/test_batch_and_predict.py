@@ -36,8 +36,12 @@ def test_predict_writes_contract_outputs(scans, tmp_path, capsys):
     out = tmp_path / "pred"
     rc = main(["predict", str(paths[0]), "--output-dir", str(out), "--method", "classic",
                "--clinical", "onset_to_ct_hours=1.5", "anticoagulation=none"])
-    assert rc == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    summary = json.loads(printed.out.strip().splitlines()[0])
     result = json.loads((out / "result.json").read_text())
+    assert summary["model_version"] == result["model_version"]
+    assert summary["model_variant"] == result["scores"]["model_variant"]["note"]  # which classifier ran
     for key in ("volume_ml", "ivh_volume_ml", "abc2_ml", "he_probability", "risk_band", "definition",
                 "model_id", "model_version", "features_used", "timings_s"):
         assert key in result, key
@@ -126,7 +130,19 @@ def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sa
     assert full.model.scores["model_variant"]["variant"] == "full"
     assert full.model.scores["model_variant"]["unused_clinical_inputs"] == ["age"]
     assert any("not used" in w and "age" in w for w in full.warnings)
-    partial = run_pipeline(ct, mask=labels, predictor=predictor, clinical={"onset_to_ct_h": 1.5})
+    # only the clinical inputs the full model weighs are required: given exactly those, it runs;
+    # without one of them, the image-only model runs and names what was missing
+    from HematomaExpansionLib.expansion_model import CLINICAL_FEATURES
+
+    clf = predictor.variants["full"]
+    weighed = sorted({n.replace("log_", "") for n, w in zip(clf.selected_names, clf.coef)
+                      if w != 0 and n in CLINICAL_FEATURES})
+    assert weighed, "the bundled full model weighs no clinical input"
+    given = {"onset_to_ct_h": 1.5, "anticoagulation": True, "warfarin": True, "recurrent_ich": False}
+    only_weighed = run_pipeline(ct, mask=labels, predictor=predictor, clinical={k: given[k] for k in weighed})
+    assert only_weighed.model.scores["model_variant"]["variant"] == "full"
+    partial = run_pipeline(ct, mask=labels, predictor=predictor,
+                           clinical={k: given[k] for k in weighed if k != weighed[0]})
     variant = partial.model.scores["model_variant"]
-    assert variant["variant"] == "image_only" and "recurrent_ich" in variant["missing_clinical"]
+    assert variant["variant"] == "image_only" and weighed[0] in variant["missing_clinical"]
     assert partial.warnings == []

@@ -98,8 +98,11 @@ def run_predict(ct_path: str | Path, output_dir: str | Path, mask_path: str | No
 def cmd_predict(args: argparse.Namespace) -> int:
     result = run_predict(args.ct, args.output_dir, args.mask, parse_clinical(args.clinical), args.definition,
                          args.method, args.models_dir)
-    print(json.dumps({k: result.get(k) for k in ("volume_ml", "ivh_volume_ml", "abc2_ml", "he_probability",
-                                                   "risk_band", "definition", "model_id")}))
+    summary = {k: result.get(k) for k in ("volume_ml", "ivh_volume_ml", "abc2_ml", "he_probability",
+                                          "risk_band", "definition", "model_id", "model_version")}
+    # which classifier ran: image + clinical, or image-only because a clinical input was missing
+    summary["model_variant"] = ((result.get("scores") or {}).get("model_variant") or {}).get("note")
+    print(json.dumps(summary))
     for warning in result.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     print(f"results in {Path(args.output_dir).resolve()}", file=sys.stderr)

@@ -8,7 +8,7 @@ Features of one case (``case_features``), all computed on the baseline scan:
 - clinical (only when given): onset-to-CT hours (and its log), anticoagulation, warfarin, recurrent ICH.
 
 A bundled model file holds two fitted fusion classifiers: ``full`` (image + clinical) and
-``image_only``. Prediction uses ``full`` when every clinical input it needs is given, otherwise
+``image_only``. Prediction uses ``full`` when every clinical input it weighs is given, otherwise
 ``image_only`` — a missing clinical value is never imputed; which variant ran is reported in
 ``scores["model_variant"]``.
 
@@ -210,7 +210,10 @@ class ExpansionPredictor:
         full = self.variants.get("full")
         if full is None:
             return "image_only", []
-        needed = [n for n in full.feature_names if n in CLINICAL_FEATURES]
+        # only the clinical inputs the fitted model actually weighs are required; a missing input it
+        # does not use (not selected, or a zero weight) would be median-imputed with no effect
+        weighs = {n for n, w in zip(full.selected_names or [], np.ravel(full.coef)) if w != 0.0}
+        needed = [n for n in full.feature_names if n in CLINICAL_FEATURES and n in weighs]
         missing = [n for n in needed if n not in clin]
         return ("full", []) if not missing else ("image_only", missing)
 
