@@ -71,6 +71,12 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     methods = (["net"] if net_available() else []) + ["classic"]
+    if "net" in methods:  # loaded once per process (sha256 check + torch start-up), like Slicer/batch do
+        from HematomaExpansionLib.segmentation_net import load_model
+
+        t = time.perf_counter()
+        load_model()
+        print(f"load segmentation model {time.perf_counter() - t:5.2f} s (once per process)")
     ct, _, info = make_sample_case(0)
     sample = work / "sample_ct.nii.gz"
     sitk.WriteImage(ct.to_sitk(ct.array.astype(np.int16)), str(sample))
