@@ -56,7 +56,8 @@ CROP_MARGIN_MM = 12.0
 
 SIGN_FEATURES = (
     "sign_mean_hu", "sign_heterogeneity_sd", "sign_hypodensity", "sign_hypodensity_count",
-    "sign_hypodensity_fraction", "sign_core_min_hu", "sign_hypodensity_depth_hu", "sign_blend", "sign_blend_contrast_hu", "sign_blend_coherence",
+    "sign_hypodensity_fraction", "sign_core_min_hu", "sign_hypodensity_depth_hu",
+    "sign_blend", "sign_blend_contrast_hu", "sign_blend_coherence",
     "sign_island_count", "sign_island_sign", "sign_irregularity", "sign_nonsphericity",
 )
 

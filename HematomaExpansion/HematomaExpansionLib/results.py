@@ -48,7 +48,7 @@ def _component_label(key: str) -> str:
 def describe_scores(scores: dict[str, Any] | None) -> list[tuple[str, str]]:
     """Readable (name, text) rows for ``ModelOutput.scores``: BAT/BRAIN with their points, the model variant.
 
-    e.g. ("BAT score", "4 of 5, high risk (blend sign 0, any hypodensity 2, onset to CT < 2.5 h 2)"),
+    e.g. ("BAT score", "4 of 5, high risk (blend sign 0, any hypodensity 2, onset to CT < 2.5h 2)"),
     ("BRAIN score", "not computable: missing warfarin"), ("Model variant", "image + clinical model").
     """
     rows: list[tuple[str, str]] = []
