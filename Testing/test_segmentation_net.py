@@ -191,3 +191,28 @@ def test_lesion_free_real_head_and_ivh_inside_ventricles():
     assert ivh.sum() > 0
     truth_ivh = ndi.binary_dilation(case.labels == LABEL_IVH, iterations=2)
     assert (ivh & truth_ivh).sum() / ivh.sum() > 0.8
+
+
+def test_low_density_augmentation_only_lowers_blood():
+    """Same random stream with and without it: only pixels at the blood (+2 px) change, and only downwards."""
+    import torch
+    from scipy import ndimage as ndi
+
+    from HematomaExpansionLib import seg_training as T
+
+    n = 8
+    x = np.full((n, 3, T.STORE, T.STORE), 30, np.int16)
+    y = np.zeros((n, T.STORE, T.STORE), np.uint8)
+    yy, xx = np.mgrid[0:T.STORE, 0:T.STORE]
+    disc = (yy - 80) ** 2 + (xx - 80) ** 2 < 20 ** 2
+    x[:, :, disc] = 65
+    y[:, disc] = LABEL_IPH
+    idx = np.arange(n)
+    plain, plain_y = T._batch(x, y, idx, np.random.default_rng(3), torch, low_density=False)
+    aug, aug_y = T._batch(x, y, idx, np.random.default_rng(3), torch, low_density=True)
+    assert torch.equal(plain_y, aug_y)
+    diff = (aug - plain).numpy()
+    changed = np.abs(diff) > 1e-4
+    assert changed.any() and (diff[changed] < 0).all()
+    near_blood = np.stack([ndi.binary_dilation(lab > 0, iterations=2) for lab in aug_y.numpy()])
+    assert not (changed & ~near_blood[:, None]).any()

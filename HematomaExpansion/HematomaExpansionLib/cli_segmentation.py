@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads for training")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from these weights (fine-tuning, e.g. the bundled models/segmentation/*.pt) instead of random ones")
+    p.add_argument("--low-density-aug", action="store_true",
+                   help="augment blood towards 45-55 HU (seg_training.LOW_DENSITY_SCALE). Off by default: a "
+                        "fine-tune with it labelled ~15 mL of normal cortex as blood on the real scan mistie_0034")
     p.add_argument("--output", default="work-data/seg_model.pt", help="weights file to write")
     p.add_argument("--install", action="store_true", help="copy the weights into models/segmentation and update models/manifest.json")
     p.add_argument("--skip-cache", action="store_true", help="train on the existing cache only")
@@ -75,7 +78,8 @@ def _train(args) -> int:
         else:
             T.build_cache(args.cache_dir, args.cases, seed0=args.seed)
     info = T.train(args.cache_dir, args.output, minutes=args.minutes, steps=args.steps, seed=args.seed,
-                   batch=args.batch, lr=args.lr, threads=args.threads, init=args.init)
+                   batch=args.batch, lr=args.lr, threads=args.threads, init=args.init,
+                   low_density_aug=args.low_density_aug)
     if args.init:
         info["init"] = Path(args.init).name
     print(json.dumps(info))

@@ -7,7 +7,10 @@ Two steps, both resumable and both behind ``hematoma-expansion train-seg``:
    slice with blood (up to ``MAX_LESION_SLICES``) and ``NEG_SLICES`` random head slices.
 2. ``train``: attention U-Net, Dice + cross-entropy, AdamW, cosine learning rate, random
    ``CROP``×``CROP`` crops (``LESION_CROP_FRACTION`` centred near blood), augmentation
-   (left-right flip, HU offset ±4, HU scale ±3 %, Gaussian noise, small in-plane zoom),
+   (left-right flip, context-plane swap, HU offset ±4, HU scale ±3 %, Gaussian noise; optional,
+   off by default: low-density blood, where ``LOW_DENSITY_FRACTION`` of the crops with blood get
+   their blood contrast scaled towards brain, HU → 30 + k·(HU − 30), k ∈ ``LOW_DENSITY_SCALE``,
+   mimicking anaemic, hyperacute or CSF-diluted blood at 45–55 HU),
    fixed seeds for numpy and torch; a wall-clock budget (``minutes``) or ``steps``.
 """
 
@@ -31,6 +34,8 @@ CROP = 128  # training crop
 MAX_LESION_SLICES = 10
 NEG_SLICES = 4
 LESION_CROP_FRACTION = 0.8
+LOW_DENSITY_FRACTION = 0.5
+LOW_DENSITY_SCALE = (0.65, 1.0)
 
 
 # --- cache -------------------------------------------------------------------------------------
@@ -112,7 +117,7 @@ def load_cache(cache_dir: str | Path):
 
 
 # --- training ------------------------------------------------------------------------------
-def _batch(x, y, idx, rng, torch):
+def _batch(x, y, idx, rng, torch, low_density: bool = False):
     n = len(idx)
     bx = np.empty((n, 3, CROP, CROP), np.float32)
     by = np.empty((n, CROP, CROP), np.int64)
@@ -136,6 +141,18 @@ def _batch(x, y, idx, rng, torch):
         xi = xi + rng.normal(0, rng.uniform(0, 4), xi.shape).astype(np.float32)
         bx[j] = xi
         by[j] = yi
+    if low_density:  # a second pass, after the geometric/noise draws (keeps earlier runs' random streams)
+        from scipy import ndimage as ndi
+
+        for j in range(n):
+            lab = by[j] > 0
+            if lab.any() and rng.random() < LOW_DENSITY_FRACTION:
+                k = rng.uniform(*LOW_DENSITY_SCALE)
+                region = ndi.binary_dilation(lab, iterations=2)
+                for c in range(3):
+                    plane = bx[j, c]
+                    sel = region & (plane > 30) & (plane < 100)
+                    plane[sel] = 30 + k * (plane[sel] - 30)
     return torch.from_numpy(bx), torch.from_numpy(by)
 
 
@@ -155,7 +172,7 @@ def dice_ce_loss(logits, target, torch):
 
 def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, steps: int | None = None,
           seed: int = 0, batch: int = 16, lr: float = 3e-3, threads: int = 1, base: int = 8, levels: int = 5,
-          init: str | Path | None = None, reload_every: int = 0) -> dict:
+          init: str | Path | None = None, reload_every: int = 0, low_density_aug: bool = False) -> dict:
     """Train and save fp16 weights to ``out_path`` (checkpoint every 200 steps).
 
     ``reload_every`` > 0 re-reads the cache every that many steps (lets training start while
@@ -199,7 +216,7 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
             w = w / w.sum()
             print(f"reloaded cache: {len(x)} slices", flush=True)
         idx = rng.choice(len(x), batch, p=w)
-        bx, by = _batch(x, y, idx, rng, torch)
+        bx, by = _batch(x, y, idx, rng, torch, low_density=low_density_aug)
         logits = model(bx)
         loss = dice_ce_loss(logits, by, torch)
         opt.zero_grad()
@@ -216,7 +233,8 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
     _save(model, out_path)
     return {"steps": step, "seconds": round(time.time() - t0, 1), "slices": int(len(x)),
             "slices_with_blood": int(has.sum()), "final_loss": float(np.mean(hist[-50:])) if hist else None,
-            "batch": batch, "crop": CROP, "lr": lr, "seed": seed, "base": base, "levels": levels}
+            "batch": batch, "crop": CROP, "lr": lr, "seed": seed, "base": base, "levels": levels,
+            "low_density_aug": low_density_aug}
 
 
 def _save(model, out_path):
