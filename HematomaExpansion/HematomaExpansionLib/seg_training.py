@@ -222,7 +222,7 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
         opt.zero_grad()
         loss.backward()
         opt.step()
-        hist.append(float(loss))
+        hist.append(loss.item())
         step += 1
         if step % 50 == 0:
             log.info("step %d  loss %.4f  %.0fs", step, float(np.mean(hist[-50:])), time.time() - t0)
