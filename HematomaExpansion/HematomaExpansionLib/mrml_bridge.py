@@ -374,8 +374,7 @@ def prediction_rows(prediction: Prediction) -> list[tuple[str, str, str]]:
             ("Model", str(model.model_id), ""),
             ("Model version", str(model.model_version), ""),
         ]
-        rows += [(name, text, "points" if name.endswith(" score") and text[:1].isdigit() else "")
-                 for name, text in describe_scores(model.scores)]
+        rows += describe_scores(model.scores)
         top = sorted(model.contributions, key=lambda c: abs(c.contribution), reverse=True)[:N_TOP_FEATURES]
         for rank, c in enumerate(top, 1):
             rows.append((f"Top feature {rank}: {c.name}", f"{c.contribution:+.4f}", "log-odds"))

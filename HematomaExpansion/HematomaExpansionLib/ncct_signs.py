@@ -260,8 +260,9 @@ def measure_signs(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
     out["sign_hypodensity"] = float(count > 0)
     out["sign_hypodensity_count"] = float(count)
     out["sign_hypodensity_fraction"] = float(hypo_vox / max(1, core.sum()))
-    out["sign_core_min_hu"] = float(svals.min())
-    out["sign_hypodensity_depth_hu"] = med - float(svals.min())
+    core_min = float(svals.min())
+    out["sign_core_min_hu"] = core_min
+    out["sign_hypodensity_depth_hu"] = med - core_min
 
     # blend: two populations with a coherent, border-reaching hypodense part
     if svals.size >= 30 and svals.max() - svals.min() > 1:

@@ -112,7 +112,7 @@ def html_report(ct: CTImage, prediction: Prediction, result: dict[str, Any]) -> 
             _row("Expansion definition", mo.definition),
             _row("Model", f"{mo.model_id} v{mo.model_version}"),
         ]
-        rows += [_row(name, text) for name, text in describe_scores(mo.scores)]
+        rows += [_row(name, text) for name, text, _unit in describe_scores(mo.scores)]
         feats = "".join(
             f"<tr><td>{html.escape(c.name)}</td><td>{c.value:.4g}</td><td>{c.contribution:+.3f}</td></tr>"
             for c in mo.contributions

@@ -45,24 +45,24 @@ def _component_label(key: str) -> str:
     return " ".join(words.get(w, w) for w in key.split("_"))
 
 
-def describe_scores(scores: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """Readable (name, text) rows for ``ModelOutput.scores``: BAT/BRAIN with their points, the model variant.
+def describe_scores(scores: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """Readable (name, text, unit) rows for ``ModelOutput.scores``: BAT/BRAIN with their points, the model variant.
 
-    e.g. ("BAT score", "4 of 5, high risk (blend sign 0, any hypodensity 2, onset to CT < 2.5h 2)"),
-    ("BRAIN score", "not computable: missing warfarin"), ("Model variant", "image + clinical model").
+    e.g. ("BAT score", "4 of 5, high risk (blend sign 0, any hypodensity 2, onset to CT < 2.5h 2)", "points"),
+    ("BRAIN score", "not computable: missing warfarin", ""), ("Model variant", "image + clinical model", "").
     """
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, str, str]] = []
     for name, score in (scores or {}).items():
         if name == "model_variant":
             text = str((score or {}).get("note") or (score or {}).get("variant", ""))
             unused = (score or {}).get("unused_clinical_inputs") or []
             if unused:
                 text += f"; ignored inputs: {', '.join(unused)}"
-            rows.append(("Model variant", text))
+            rows.append(("Model variant", text, ""))
             continue
         if not isinstance(score, dict) or score.get("value") is None:
             reason = score.get("reason") if isinstance(score, dict) else None
-            rows.append((f"{name} score", reason or "not computable"))
+            rows.append((f"{name} score", reason or "not computable", ""))
             continue
         text = f"{score['value']}"
         if score.get("range"):
@@ -70,7 +70,7 @@ def describe_scores(scores: dict[str, Any] | None) -> list[tuple[str, str]]:
         if "high_risk" in score:
             text += ", high risk" if score["high_risk"] else ", not high risk"
         parts = ", ".join(f"{_component_label(k)} {v}" for k, v in (score.get("components") or {}).items())
-        rows.append((f"{name} score", f"{text} ({parts})" if parts else text))
+        rows.append((f"{name} score", f"{text} ({parts})" if parts else text, "points"))
     return rows
 
 
