@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from HematomaExpansionLib import config
 from HematomaExpansionLib.batch import BatchOptions, collect_inputs, run_batch
 from HematomaExpansionLib.cli import main
 from HematomaExpansionLib.sample import make_sample_case
@@ -116,7 +117,10 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert summary["volume_error_percent"] < 10
     assert 0 <= summary["he_probability"] <= 1
     # the mask source names the segmentation model, its version and the blood threshold
-    assert summary["mask_source"].startswith("net (seg-attn-unet25d 1.0.0, P(blood) >= 0.4")
+    from HematomaExpansionLib import segmentation_net as net
+
+    version = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]["version"]
+    assert summary["mask_source"] == f"net (seg-attn-unet25d {version}, P(blood) >= {net.BLOOD_PROBABILITY_THRESHOLD})"
 
 
 def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sample_case):

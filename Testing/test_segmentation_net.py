@@ -216,3 +216,50 @@ def test_low_density_augmentation_only_lowers_blood():
     assert changed.any() and (diff[changed] < 0).all()
     near_blood = np.stack([ndi.binary_dilation(lab > 0, iterations=2) for lab in aug_y.numpy()])
     assert not (changed & ~near_blood[:, None]).any()
+
+
+def test_loss_ignores_the_ignore_label():
+    """Logits inside an IGNORE region do not change the loss (real-negative scans' hemorrhage)."""
+    import torch
+
+    from HematomaExpansionLib import seg_training as T
+
+    target = torch.zeros((2, 16, 16), dtype=torch.long)
+    target[0, 2:6, 2:6] = LABEL_IPH
+    target[1, 8:14, 8:14] = T.IGNORE
+    logits = torch.randn((2, 3, 16, 16), generator=torch.Generator().manual_seed(0))
+    changed = logits.clone()
+    changed[1, :, 8:14, 8:14] = torch.tensor([-5.0, 9.0, 0.0])[:, None, None]  # "blood" where ignored
+    assert torch.isclose(T.dice_ce_loss(logits, target, torch), T.dice_ce_loss(changed, target, torch))
+    changed[1, :, 0:4, 0:4] = torch.tensor([-5.0, 9.0, 0.0])[:, None, None]  # "blood" where background
+    assert T.dice_ce_loss(changed, target, torch) > T.dice_ce_loss(logits, target, torch)
+
+
+def test_real_negatives_exclude_the_hemorrhage_and_train(tmp_path):
+    """Crops of a scan with a bleed: background everywhere except an IGNORE zone covering the bleed;
+    training with them mixes them into every batch."""
+    _need_weights()
+    from HematomaExpansionLib import seg_training as T
+
+    ct, truth = _phantom(spacing=(0.9, 0.9, 3.0))
+    x, y = T.real_negative_slices(ct, np.random.default_rng(0))
+    assert len(x) and x.shape[1:] == (3, T.STORE, T.STORE) and set(np.unique(y)) <= {0, T.IGNORE}
+    # every crop pixel inside the bleed (55–90 HU with its whole 5×5 neighbourhood, so not the
+    # skull's partial-volume rim) is ignored
+    from scipy import ndimage as ndi
+
+    centre = x[:, 1].astype(np.float32)
+    bleed = (ndi.minimum_filter(centre, size=(1, 5, 5)) > 55) & (ndi.maximum_filter(centre, size=(1, 5, 5)) < 90)
+    assert bleed.any() and (y[bleed] == T.IGNORE).all()
+    assert (y == 0).mean() > 0.5
+
+    sim = np.zeros((4, 3, T.STORE, T.STORE), np.int16) + 30
+    sim_y = np.zeros((4, T.STORE, T.STORE), np.uint8)
+    sim[:, :, 60:90, 60:90] = 65
+    sim_y[:, 60:90, 60:90] = LABEL_IPH
+    np.savez_compressed(tmp_path / "case_000000.npz", x=sim, y=sim_y)
+    (tmp_path / "real").mkdir()
+    np.savez_compressed(tmp_path / "real" / "real_phantom.npz", x=x, y=y)
+    info = T.train(tmp_path, tmp_path / "w.pt", steps=2, batch=8, threads=1, real_negatives=tmp_path / "real")
+    assert info["real_negative_crops"] == len(x) and info["real_negatives_per_batch"] == 1
+    assert (tmp_path / "w.pt").exists()

@@ -34,10 +34,15 @@ def register(subparsers) -> None:
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from these weights (fine-tuning, e.g. the bundled models/segmentation/*.pt) instead of random ones")
     p.add_argument("--low-density-aug", action="store_true",
-                   help="augment blood towards 45-55 HU (seg_training.LOW_DENSITY_SCALE). Off by default: a "
-                        "fine-tune with it labelled ~15 mL of normal cortex as blood on the real scan mistie_0034")
+                   help="augment blood towards 45-55 HU (seg_training.LOW_DENSITY_SCALE). Pair it with "
+                        "--real-negatives: alone, a fine-tune with it labelled ~15 mL of normal cortex as blood "
+                        "on the real scan mistie_0034")
+    p.add_argument("--real-negatives", nargs="+", default=None, metavar="CT[:K0-K1]",
+                   help="real scans whose normal anatomy trains as background (any hemorrhage the current "
+                        "segmenters find there is excluded from the loss); K0-K1: canonical axial slices to use")
     p.add_argument("--output", default="work-data/seg_model.pt", help="weights file to write")
     p.add_argument("--install", action="store_true", help="copy the weights into models/segmentation and update models/manifest.json")
+    p.add_argument("--model-version", default=None, help="version recorded in the manifest with --install (default: keep)")
     p.add_argument("--skip-cache", action="store_true", help="train on the existing cache only")
     p.set_defaults(func=_train)
 
@@ -77,14 +82,18 @@ def _train(args) -> int:
                 raise HematomaExpansionError("case simulation failed")
         else:
             T.build_cache(args.cache_dir, args.cases, seed0=args.seed)
+    real_dir = None
+    if args.real_negatives:
+        real_dir = Path(args.cache_dir) / "real_negatives"
+        T.build_real_negatives(real_dir, args.real_negatives, seed=args.seed)
     info = T.train(args.cache_dir, args.output, minutes=args.minutes, steps=args.steps, seed=args.seed,
                    batch=args.batch, lr=args.lr, threads=args.threads, init=args.init,
-                   low_density_aug=args.low_density_aug)
+                   low_density_aug=args.low_density_aug, real_negatives=real_dir)
     if args.init:
         info["init"] = Path(args.init).name
     print(json.dumps(info))
     if args.install:
-        entry = install_weights(args.output, training=info)
+        entry = install_weights(args.output, training=info, version=args.model_version)
         print(json.dumps(entry))
     return 0
 

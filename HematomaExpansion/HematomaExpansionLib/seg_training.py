@@ -12,6 +12,11 @@ Two steps, both resumable and both behind ``hematoma-expansion train-seg``:
    their blood contrast scaled towards brain, HU → 30 + k·(HU − 30), k ∈ ``LOW_DENSITY_SCALE``,
    mimicking anaemic, hyperacute or CSF-diluted blood at 45–55 HU),
    fixed seeds for numpy and torch; a wall-clock budget (``minutes``) or ``steps``.
+3. Optional real negatives (``real_negative_slices``): crops of real scans other than the
+   simulation's background head, all labelled background except an ``IGNORE`` region (excluded
+   from the loss) around any hemorrhage the current segmenters find there, dilated by
+   ``IGNORE_MARGIN_MM``. ``REAL_NEGATIVE_FRACTION`` of every batch is drawn from them. They teach
+   normal anatomy the single simulation background lacks (cortex, posterior fossa, sinuses).
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ NEG_SLICES = 4
 LESION_CROP_FRACTION = 0.8
 LOW_DENSITY_FRACTION = 0.5
 LOW_DENSITY_SCALE = (0.65, 1.0)
+IGNORE = 255  # label excluded from the loss
+IGNORE_MARGIN_MM = 8.0
+REAL_NEGATIVE_CROPS_PER_SLICE = 4
+REAL_NEGATIVE_FRACTION = 0.125
+
+
+def _blood(lab: np.ndarray) -> np.ndarray:
+    return (lab == LABEL_IPH) | (lab == LABEL_IVH)
 
 
 # --- cache -------------------------------------------------------------------------------------
@@ -116,6 +129,90 @@ def load_cache(cache_dir: str | Path):
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def real_negative_slices(ct, rng: np.random.Generator, slices: tuple[int, int] | None = None,
+                         model=None) -> tuple[np.ndarray, np.ndarray]:
+    """Background crops of a real scan: (planes int16 [n,3,STORE,STORE], labels uint8).
+
+    Labels are 0 except ``IGNORE`` within ``IGNORE_MARGIN_MM`` (in-plane, ±1 slice) of any voxel
+    that the network or the classical segmenter calls blood, so a real hemorrhage (or anything
+    that looks like one) never trains as background. ``slices``: canonical axial range [k0, k1)
+    to use (keep the rest of the scan for checking).
+    """
+    from scipy import ndimage as ndi
+
+    from .segmentation_classic import segment_classic
+
+    hu = ct.to_canonical_array()
+    sp = ct.canonical_spacing()
+    found = (ct.to_canonical_array(net.segment_net(ct, model=model)) > 0) | \
+        (ct.to_canonical_array(segment_classic(ct)) > 0)
+    planes, geom, _ = net.prepare_slices(hu, sp)
+    found_net = _to_net_grid(found, geom)
+    r = max(1, int(round(IGNORE_MARGIN_MM / net.NET_PIXEL_MM)))
+    ignore = ndi.binary_dilation(found_net, structure=np.ones((3, 2 * r + 1, 2 * r + 1), bool))
+    k0, k1 = slices if slices is not None else (0, planes.shape[0])
+    xs, ys = [], []
+    for k in range(max(0, k0), min(k1, planes.shape[0])):
+        hr, hc = np.nonzero(planes[k, 1] > -300)
+        if len(hr) < 0.05 * planes.shape[-1] ** 2:
+            continue
+        for _ in range(REAL_NEGATIVE_CROPS_PER_SLICE):
+            i = rng.integers(len(hr))
+            r0 = int(np.clip(hr[i] - STORE // 2, 0, net.NET_SIZE - STORE))
+            c0 = int(np.clip(hc[i] - STORE // 2, 0, net.NET_SIZE - STORE))
+            xs.append(np.clip(_crop_at(planes[k], r0, c0, STORE), -1024, 3000).astype(np.int16))
+            ys.append(np.where(_crop_at(ignore[k], r0, c0, STORE), IGNORE, 0).astype(np.uint8))
+    if not xs:
+        return np.zeros((0, 3, STORE, STORE), np.int16), np.zeros((0, STORE, STORE), np.uint8)
+    return np.stack(xs), np.stack(ys)
+
+
+def _to_net_grid(mask_canonical: np.ndarray, geom) -> np.ndarray:
+    """A canonical mask on the network's slice grid (resized, cropped like ``prepare_slices``)."""
+    resized = net._resize_planes(mask_canonical.astype(np.float32)[:, None], geom.resized_hw)[:, 0] > 0
+    out = np.zeros((mask_canonical.shape[0], net.NET_SIZE, net.NET_SIZE), bool)
+    r0, c0 = geom.offset
+    rh, rw = geom.resized_hw
+    src_r = slice(max(0, r0), min(rh, r0 + net.NET_SIZE))
+    src_c = slice(max(0, c0), min(rw, c0 + net.NET_SIZE))
+    out[:, src_r.start - r0: src_r.stop - r0, src_c.start - c0: src_c.stop - c0] = resized[:, src_r, src_c]
+    return out
+
+
+def build_real_negatives(out_dir: str | Path, specs: list[str], seed: int = 0) -> int:
+    """Cache real-negative crops for ``specs`` (``PATH`` or ``PATH:K0-K1``) as ``out_dir/real_<name>.npz``.
+    Returns the number of crops written (files already present are kept)."""
+    from .ct_io import read_ct
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for spec in specs:
+        path, _, rng_txt = spec.partition(":")
+        slices = tuple(int(v) for v in rng_txt.split("-")) if rng_txt else None
+        name = Path(path).name.split(".")[0]
+        f = out / f"real_{name}.npz"
+        if f.exists():
+            continue
+        x, y = real_negative_slices(read_ct(path), np.random.default_rng([seed, 11]), slices)
+        np.savez_compressed(f, x=x, y=y, meta=json.dumps({"source": path, "slices": slices}))
+        log.info("real negatives %s: %d crops (%.1f %% ignored)", name, len(x), 100.0 * float((y == IGNORE).mean()))
+        n += len(x)
+    return n
+
+
+def load_real_negatives(folder: str | Path):
+    xs, ys = [], []
+    for f in sorted(Path(folder).glob("real_*.npz")):
+        d = np.load(f)
+        if len(d["x"]):
+            xs.append(d["x"])
+            ys.append(d["y"])
+    if not xs:
+        return None, None
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 # --- training ------------------------------------------------------------------------------
 def _batch(x, y, idx, rng, torch, low_density: bool = False):
     n = len(idx)
@@ -123,8 +220,9 @@ def _batch(x, y, idx, rng, torch, low_density: bool = False):
     by = np.empty((n, CROP, CROP), np.int64)
     for j, i in enumerate(idx):
         lab = y[i]
-        if lab.any() and rng.random() < LESION_CROP_FRACTION:
-            rr, cc = np.nonzero(lab)
+        blood = _blood(lab)
+        if blood.any() and rng.random() < LESION_CROP_FRACTION:
+            rr, cc = np.nonzero(blood)
             p = rng.integers(len(rr))
             r = int(np.clip(rr[p] - CROP // 2 + rng.integers(-40, 41), 0, STORE - CROP))
             c = int(np.clip(cc[p] - CROP // 2 + rng.integers(-40, 41), 0, STORE - CROP))
@@ -145,7 +243,7 @@ def _batch(x, y, idx, rng, torch, low_density: bool = False):
         from scipy import ndimage as ndi
 
         for j in range(n):
-            lab = by[j] > 0
+            lab = _blood(by[j])
             if lab.any() and rng.random() < LOW_DENSITY_FRACTION:
                 k = rng.uniform(*LOW_DENSITY_SCALE)
                 region = ndi.binary_dilation(lab, iterations=2)
@@ -158,12 +256,13 @@ def _batch(x, y, idx, rng, torch, low_density: bool = False):
 
 def dice_ce_loss(logits, target, torch):
     F = torch.nn.functional
-    ce = F.cross_entropy(logits, target, weight=torch.tensor([1.0, 2.0, 2.0]))
+    ce = F.cross_entropy(logits, target, weight=torch.tensor([1.0, 2.0, 2.0]), ignore_index=IGNORE)
     prob = torch.softmax(logits, 1)
+    valid = (target != IGNORE).float()
     loss = ce
     for k in (LABEL_IPH, LABEL_IVH):
         t = (target == k).float()
-        p = prob[:, k]
+        p = prob[:, k] * valid
         inter = (p * t).sum()
         denom = p.sum() + t.sum()
         loss = loss + (1 - (2 * inter + 1.0) / (denom + 1.0)) * 0.5
@@ -172,12 +271,14 @@ def dice_ce_loss(logits, target, torch):
 
 def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, steps: int | None = None,
           seed: int = 0, batch: int = 16, lr: float = 3e-3, threads: int = 1, base: int = 8, levels: int = 5,
-          init: str | Path | None = None, reload_every: int = 0, low_density_aug: bool = False) -> dict:
+          init: str | Path | None = None, reload_every: int = 0, low_density_aug: bool = False,
+          real_negatives: str | Path | None = None) -> dict:
     """Train and save fp16 weights to ``out_path`` (checkpoint every 200 steps).
 
     ``reload_every`` > 0 re-reads the cache every that many steps (lets training start while
     ``build_cache`` is still adding cases; the final model is still seed-reproducible given the
-    same cache and ``reload_every=0``).
+    same cache and ``reload_every=0``). ``real_negatives``: a folder of ``build_real_negatives``
+    crops; ``REAL_NEGATIVE_FRACTION`` of every batch is drawn from them.
     """
     import torch
 
@@ -187,6 +288,12 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
     x, y = load_cache(cache_dir)
     has = y.reshape(len(y), -1).any(1)
     log.info("training on %d slices (%d with blood)", len(x), int(has.sum()))
+    real_x, real_y = load_real_negatives(real_negatives) if real_negatives else (None, None)
+    if real_negatives and real_x is None:
+        raise FileNotFoundError(f"no real-negative crops (real_*.npz) in {real_negatives}")
+    n_real = int(round(batch * REAL_NEGATIVE_FRACTION)) if real_x is not None else 0
+    if n_real:
+        log.info("plus %d real-negative crops, %d per batch", len(real_x), n_real)
     model = net.build_model(base=base, levels=levels)
     if init:
         model.load_state_dict(torch.load(init, weights_only=True))
@@ -215,8 +322,11 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
             w = np.where(has, 0.75 / max(1, has.sum()), 0.25 / max(1, (~has).sum()))
             w = w / w.sum()
             print(f"reloaded cache: {len(x)} slices", flush=True)
-        idx = rng.choice(len(x), batch, p=w)
+        idx = rng.choice(len(x), batch - n_real, p=w)
         bx, by = _batch(x, y, idx, rng, torch, low_density=low_density_aug)
+        if n_real:
+            rx, ry = _batch(real_x, real_y, rng.choice(len(real_x), n_real), rng, torch)
+            bx, by = torch.cat([bx, rx]), torch.cat([by, ry])
         logits = model(bx)
         loss = dice_ce_loss(logits, by, torch)
         opt.zero_grad()
@@ -234,7 +344,8 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
     return {"steps": step, "seconds": round(time.time() - t0, 1), "slices": int(len(x)),
             "slices_with_blood": int(has.sum()), "final_loss": float(np.mean(hist[-50:])) if hist else None,
             "batch": batch, "crop": CROP, "lr": lr, "seed": seed, "base": base, "levels": levels,
-            "low_density_aug": low_density_aug}
+            "low_density_aug": low_density_aug, "real_negative_crops": int(len(real_x)) if n_real else 0,
+            "real_negatives_per_batch": n_real}
 
 
 def _save(model, out_path):
