@@ -75,3 +75,20 @@ def test_parallel_feature_extraction_matches_serial_in_cohort_order(tmp_path, mo
     for p, s in zip(parallel, serial):
         assert p.keys() == s.keys()
         np.testing.assert_allclose([p[k] for k in sorted(p)], [s[k] for k in sorted(s)], rtol=1e-6, atol=1e-9)
+
+
+def test_feature_cache_of_unmasked_cases_follows_the_segmentation_model(tmp_path, monkeypatch):
+    """Cases without a baseline mask are segmented by the bundled model: a new model (other version,
+    threshold or weights) must not reuse features computed with the old one."""
+    from HematomaExpansionLib import segmentation
+    from HematomaExpansionLib.training import Case, feature_cache_key
+
+    (tmp_path / "ct.nii.gz").write_bytes(b"ct")
+    (tmp_path / "m.nii.gz").write_bytes(b"mask")
+    unmasked = Case("c1", "P1", tmp_path / "ct.nii.gz", None, None, 1)
+    masked = Case("c1", "P1", tmp_path / "ct.nii.gz", tmp_path / "m.nii.gz", None, 1)
+    before = feature_cache_key(unmasked, ("Original",)), feature_cache_key(masked, ("Original",))
+    monkeypatch.setattr(segmentation, "describe_method", lambda method: "net (seg-attn-unet25d 9.9.9, P(blood) >= 0.7)")
+    after = feature_cache_key(unmasked, ("Original",)), feature_cache_key(masked, ("Original",))
+    assert before[0] != after[0]
+    assert before[1] == after[1]  # a given mask does not depend on the segmenter

@@ -132,12 +132,26 @@ def _file_hash(path: Path, memo: dict[str, str] = {}) -> str:  # noqa: B006 (pro
     return memo[key]
 
 
+def _auto_segmentation_identity() -> str:
+    """What segments cases without a mask: method, model version, threshold and weights' sha256
+    (so cached features are recomputed when the bundled segmentation model changes)."""
+    from .segmentation import describe_method, resolve_method
+
+    ident = f"auto-segmentation: {describe_method('auto')}"
+    if resolve_method("auto") == "net":
+        from .segmentation_net import _manifest_entry
+
+        entry = _manifest_entry()
+        ident += f" sha256 {entry[1].get('sha256', '') if entry else ''}"
+    return ident
+
+
 def feature_cache_key(case: Case, filters) -> str:
     from .expansion_model import FEATURE_VERSION
     from .radiomics_features import PARAMS_FILE
 
     parts = {
-        "ct": _file_hash(case.ct), "mask": _file_hash(case.mask) if case.mask else "auto-segmentation",
+        "ct": _file_hash(case.ct), "mask": _file_hash(case.mask) if case.mask else _auto_segmentation_identity(),
         "version": FEATURE_VERSION, "filters": list(filters), "params": _file_hash(PARAMS_FILE),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
