@@ -92,3 +92,40 @@ def test_feature_cache_of_unmasked_cases_follows_the_segmentation_model(tmp_path
     after = feature_cache_key(unmasked, ("Original",)), feature_cache_key(masked, ("Original",))
     assert before[0] != after[0]
     assert before[1] == after[1]  # a given mask does not depend on the segmenter
+
+
+def test_parallel_extraction_with_auto_segmentation_after_torch_started(tmp_path):
+    """The evaluate/train path: the parent has already run torch (a model was loaded) when the worker
+    pool starts, and the workers segment with torch. With forked workers this hung forever."""
+    import subprocess
+    import sys
+
+    import SimpleITK as sitk
+    from expansion_fixtures import hematoma_case
+
+    from HematomaExpansionLib import segmentation_net
+
+    if not segmentation_net.weights_available():
+        pytest.skip("bundled segmentation weights not found (models/manifest.json)")
+    rows = ["case_id,baseline_ct,label"]
+    for i, radius in enumerate((10.0, 12.0)):
+        ct, _ = hematoma_case(seed=i, radius_mm=radius)
+        sitk.WriteImage(ct.to_sitk(), str(tmp_path / f"ct{i}.nii.gz"))
+        rows.append(f"c{i},ct{i}.nii.gz,{i % 2}")
+    (tmp_path / "cohort.csv").write_text("\n".join(rows) + "\n")
+    script = (
+        "import sys, json\n"
+        "from HematomaExpansionLib import segmentation_net as net\n"
+        "from HematomaExpansionLib.training import read_cohort, extract_features\n"
+        "cases = read_cohort(sys.argv[1])\n"
+        "from HematomaExpansionLib.training import load_case\n"
+        "net.segment_net(load_case(cases[0])[0])  # torch's thread pool is running in this process now\n"
+        "feats = extract_features(cases, progress=False, use_cache=False, workers=2)\n"
+        "print(json.dumps([f['volume_iph_ml'] for f in feats]))\n"
+    )
+    env = {**__import__("os").environ, "HEMEXP_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cohort.csv")], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    volumes = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert len(volumes) == 2 and 0 < volumes[0] < volumes[1]

@@ -218,11 +218,15 @@ def extract_features(cases: list[Case], filters=("Original",), progress: bool = 
 
     if workers <= 1 or len(cases) < 2:
         return [case_image_features(c, filters, use_cache) for c in tqdm(cases, desc=desc, disable=not progress)]
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
     job = partial(case_image_features, filters=tuple(filters), use_cache=use_cache)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_worker) as pool:
+    # spawn, not fork: by now this process may have started torch's thread pool (a model was
+    # loaded), and forked children that segment with torch then wait forever on its locks
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_worker, mp_context=ctx) as pool:
         return list(tqdm(pool.map(job, cases), total=len(cases), desc=desc, disable=not progress))
 
 
