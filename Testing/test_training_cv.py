@@ -129,3 +129,32 @@ def test_parallel_extraction_with_auto_segmentation_after_torch_started(tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
     volumes = __import__("json").loads(done.stdout.strip().splitlines()[-1])
     assert len(volumes) == 2 and 0 < volumes[0] < volumes[1]
+
+
+def test_auto_segmentation_of_an_unmasked_case_is_cached(tmp_path, monkeypatch):
+    """Features and the CNN both load an unmasked case; the segmenter runs once per CT and model."""
+    import SimpleITK as sitk
+    from expansion_fixtures import hematoma_case
+
+    from HematomaExpansionLib import segmentation
+    from HematomaExpansionLib.training import Case, load_case
+
+    monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
+    ct, truth = hematoma_case(seed=0, radius_mm=9.0)
+    sitk.WriteImage(ct.to_sitk(), str(tmp_path / "ct.nii.gz"))
+    calls = []
+    real_segment = segmentation.segment
+
+    def counting_segment(image, method="auto"):  # the real segmenter, counted
+        calls.append(method)
+        return real_segment(image, method)
+
+    monkeypatch.setattr(segmentation, "segment", counting_segment)
+    case = Case("c1", "P1", tmp_path / "ct.nii.gz", None, None, 1)
+    first = load_case(case)[1]
+    second = load_case(case)[1]
+    assert calls == ["auto"] and (first > 0).sum() > 0.5 * (truth > 0).sum()
+    assert np.array_equal(first, second) and first.dtype == second.dtype
+    monkeypatch.setattr(segmentation, "describe_method", lambda method: "net (another model)")
+    load_case(case)
+    assert len(calls) == 2  # another segmentation model: segmented again

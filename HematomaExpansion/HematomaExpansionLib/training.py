@@ -21,6 +21,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,11 +175,31 @@ def load_case(case: Case):
             raise CohortError(f"case {case.case_id}: baseline mask grid {labels.shape} differs from the CT grid {ct.shape}")
         labels[(labels > 2)] = 1
     else:
-        from .segmentation import segment
-
-        labels = segment(ct, method="auto")
+        labels = _auto_segmentation(case, ct)
     assert isinstance(ct, CTImage)
     return ct, labels
+
+
+def _auto_segmentation(case: Case, ct) -> np.ndarray:
+    """The bundled segmenter's labels for an unmasked case, cached per CT and segmentation model
+    (features and the CNN both need them; a rerun of train/evaluate reuses them)."""
+    from .segmentation import segment
+
+    key = hashlib.sha256(f"{_file_hash(case.ct)}|{_auto_segmentation_identity()}".encode()).hexdigest()
+    path = config.cache_dir() / "masks" / f"{key}.npz"
+    if path.exists():
+        try:
+            labels = np.load(path)["labels"]
+            if labels.shape == ct.shape:
+                return labels
+        except (OSError, ValueError, KeyError):
+            pass
+    labels = segment(ct, method="auto")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    np.savez_compressed(tmp, labels=labels)
+    tmp.replace(path)
+    return labels
 
 
 def case_image_features(case: Case, filters=("Original",), use_cache: bool = True) -> dict[str, float]:
