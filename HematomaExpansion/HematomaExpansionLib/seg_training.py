@@ -117,16 +117,24 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
     return done
 
 
-def load_cache(cache_dir: str | Path):
+def _load_crops(folder: str | Path, pattern: str):
+    """Concatenated (x, y) of every ``pattern`` file in ``folder`` with crops; (None, None) if none."""
     xs, ys = [], []
-    for f in sorted(Path(cache_dir).glob("case_*.npz")):
+    for f in sorted(Path(folder).glob(pattern)):
         d = np.load(f)
         if len(d["x"]):
             xs.append(d["x"])
             ys.append(d["y"])
     if not xs:
-        raise FileNotFoundError(f"no cached slices in {cache_dir}")
+        return None, None
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_cache(cache_dir: str | Path):
+    x, y = _load_crops(cache_dir, "case_*.npz")
+    if x is None:
+        raise FileNotFoundError(f"no cached slices in {cache_dir}")
+    return x, y
 
 
 def real_negative_slices(ct, rng: np.random.Generator, slices: tuple[int, int] | None = None,
@@ -202,15 +210,7 @@ def build_real_negatives(out_dir: str | Path, specs: list[str], seed: int = 0) -
 
 
 def load_real_negatives(folder: str | Path):
-    xs, ys = [], []
-    for f in sorted(Path(folder).glob("real_*.npz")):
-        d = np.load(f)
-        if len(d["x"]):
-            xs.append(d["x"])
-            ys.append(d["y"])
-    if not xs:
-        return None, None
-    return np.concatenate(xs), np.concatenate(ys)
+    return _load_crops(folder, "real_*.npz")
 
 
 # --- training ------------------------------------------------------------------------------
