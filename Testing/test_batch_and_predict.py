@@ -120,7 +120,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     from HematomaExpansionLib import segmentation_net as net
 
     version = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]["version"]
-    assert summary["mask_source"] == f"net (seg-attn-unet25d {version}, P(blood) >= {net.BLOOD_PROBABILITY_THRESHOLD})"
+    assert summary["mask_source"] == f"net (seg-attn-unet25d {version}, P(blood) >= {net.blood_threshold()})"
 
 
 def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sample_case):

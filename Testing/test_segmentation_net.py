@@ -263,3 +263,19 @@ def test_real_negatives_exclude_the_hemorrhage_and_train(tmp_path):
     info = T.train(tmp_path, tmp_path / "w.pt", steps=2, batch=8, threads=1, real_negatives=tmp_path / "real")
     assert info["real_negative_crops"] == len(x) and info["real_negatives_per_batch"] == 1
     assert (tmp_path / "w.pt").exists()
+
+
+def test_blood_threshold_travels_with_the_weights(tmp_path, monkeypatch):
+    """The manifest's operating point is used (and recorded); without one, the module default."""
+    entry = {"file": "segmentation/w.pt", "sha256": "0" * 64, "version": "7.0.0"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {net.MODEL_ID: entry}}))
+    monkeypatch.setenv("HEMEXP_MODELS_DIR", str(tmp_path))
+    assert net.blood_threshold() == net.BLOOD_PROBABILITY_THRESHOLD
+    entry["blood_probability_threshold"] = 0.3
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {net.MODEL_ID: entry}}))
+    assert net.blood_threshold() == 0.3
+    assert net.model_description() == f"{net.MODEL_ID} 7.0.0, P(blood) >= 0.3"
+    prob = np.zeros((1, 3, 1, 2), np.float32)
+    prob[0, :, 0, 0] = (0.65, 0.35, 0.0)  # P(blood) 0.35: blood at 0.3, not at the default
+    prob[0, :, 0, 1] = (0.9, 0.1, 0.0)
+    assert net.probabilities_to_labels(prob).tolist() == [[[LABEL_IPH, 0]]]

@@ -256,11 +256,19 @@ def _manifest_entry() -> tuple[Path, dict] | None:
     return config.models_dir() / entry["file"], entry
 
 
+def blood_threshold() -> float:
+    """The installed weights' operating point: their manifest's ``blood_probability_threshold``,
+    else ``BLOOD_PROBABILITY_THRESHOLD`` (the threshold belongs to the weights it was tuned for)."""
+    found = _manifest_entry()
+    value = found[1].get("blood_probability_threshold") if found else None
+    return float(value) if value is not None else BLOOD_PROBABILITY_THRESHOLD
+
+
 def model_description() -> str:
     """What produced a network mask, for result files: model id, version and the blood threshold."""
     found = _manifest_entry()
     version = found[1].get("version", "?") if found else "?"
-    return f"{MODEL_ID} {version}, P(blood) >= {BLOOD_PROBABILITY_THRESHOLD}"
+    return f"{MODEL_ID} {version}, P(blood) >= {blood_threshold()}"
 
 
 def weights_available() -> bool:
@@ -407,8 +415,8 @@ def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray |
 
 def probabilities_to_labels(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """[S,3,H,W] background/IPH/IVH probabilities → uint8 labels (blood if P(IPH)+P(IVH) ≥ threshold,
-    default ``BLOOD_PROBABILITY_THRESHOLD``)."""
-    threshold = BLOOD_PROBABILITY_THRESHOLD if threshold is None else threshold
+    default: the installed weights' ``blood_threshold()``)."""
+    threshold = blood_threshold() if threshold is None else threshold
     blood = (1.0 - prob[:, 0]) >= threshold
     kind = np.where(prob[:, 2] > prob[:, 1], LABEL_IVH, LABEL_IPH).astype(np.uint8)
     return np.where(blood, kind, 0).astype(np.uint8)
