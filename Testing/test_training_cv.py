@@ -158,3 +158,37 @@ def test_auto_segmentation_of_an_unmasked_case_is_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(segmentation, "describe_method", lambda method: "net (another model)")
     load_case(case)
     assert len(calls) == 2  # another segmentation model: segmented again
+
+
+def test_mask_source_auto_measures_features_on_the_segmenters_mask(tmp_path, monkeypatch):
+    """--mask-source auto: features (and the CNN) see the bundled segmenter's mask, as the one-button
+    pipeline does; the cohort's baseline mask still defines the expansion label."""
+    import SimpleITK as sitk
+    from expansion_fixtures import hematoma_case
+
+    from HematomaExpansionLib import segmentation_net
+    from HematomaExpansionLib.training import case_label, feature_cache_key, load_case
+
+    if not segmentation_net.weights_available():
+        pytest.skip("bundled segmentation weights not found (models/manifest.json)")
+    monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
+    ct, truth = hematoma_case(seed=0, radius_mm=10.0)
+    given = np.zeros_like(truth)
+    given[truth > 0] = 1
+    given[:, :, : truth.shape[2] // 2] = 0  # a deliberately partial "manual" baseline mask: half the clot
+    followup = truth.copy()
+    for name, arr in (("ct", None), ("m0", given), ("m1", followup)):
+        sitk.WriteImage(ct.to_sitk(arr) if arr is not None else ct.to_sitk(), str(tmp_path / f"{name}.nii.gz"))
+    (tmp_path / "cohort.csv").write_text("case_id,baseline_ct,baseline_mask,followup_mask\nc1,ct.nii.gz,m0.nii.gz,m1.nii.gz\n")
+    given_case = read_cohort(tmp_path / "cohort.csv")[0]
+    auto_case = read_cohort(tmp_path / "cohort.csv", mask_source="auto")[0]
+    assert given_case.feature_mask == given_case.mask and auto_case.feature_mask is None
+    assert np.array_equal(load_case(given_case)[1], given)
+    auto = load_case(auto_case)[1]
+    dice = 2 * np.sum((auto > 0) & (truth > 0)) / (np.sum(auto > 0) + np.sum(truth > 0))
+    assert dice > 0.8  # the segmenter's whole clot, not the given half
+    # the label still comes from the given baseline and the follow-up (half → whole: > 33 % growth)
+    assert case_label(auto_case, "conventional") == case_label(given_case, "conventional") == 1
+    assert feature_cache_key(auto_case, ("Original",)) != feature_cache_key(given_case, ("Original",))
+    with pytest.raises(CohortError, match="mask source"):
+        read_cohort(tmp_path / "cohort.csv", mask_source="manual")

@@ -18,6 +18,7 @@ def register(subparsers) -> None:
     from .classifier import CALIBRATIONS, MODELS, SELECTIONS
     from .expansion_labels import DEFAULT_DEFINITION, DEFINITIONS
     from .radiomics_features import FILTERS
+    from .training import MASK_SOURCES
 
     p = subparsers.add_parser(
         "label", help="expansion label and growth figures from baseline + follow-up masks",
@@ -39,6 +40,11 @@ def register(subparsers) -> None:
         q.add_argument("--no-cache", action="store_true", help="recompute every case's features (ignore the per-case cache)")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
         q.add_argument("--workers", type=int, default=1, help="parallel processes for feature extraction (default %(default)s)")
+        q.add_argument("--mask-source", choices=MASK_SOURCES, default="given",
+                       help="the baseline mask features are measured on: 'given' = the baseline_mask column "
+                            "(auto-segmentation where it is empty); 'auto' = the bundled segmenter's mask for every "
+                            "case, as the one-button pipeline sees it (baseline_mask then only defines the label). "
+                            "Default %(default)s")
 
     t = subparsers.add_parser(
         "train", help="train the expansion model on a cohort (patient-level CV report + final model)",
@@ -114,15 +120,28 @@ def _labels(cases, definition: str, progress: bool) -> np.ndarray:
     return np.array([case_label(c, definition) for c in tqdm(cases, desc="labels", disable=not progress)], int)
 
 
+def _describe_masks(cases) -> str:
+    """Which baseline masks the features were measured on, for reports and the model file."""
+    from .training import auto_segmentation_identity
+
+    given = sum(c.feature_mask is not None for c in cases)
+    if given == len(cases):
+        return "given baseline masks"
+    auto = auto_segmentation_identity().replace("auto-segmentation: ", "")
+    if given == 0:
+        return f"auto-segmented ({auto})"
+    return f"{given} given, {len(cases) - given} auto-segmented ({auto})"
+
+
 def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds: int = 5, seed: int = 0,
                  filters=("Original",), models_dir: str | None = None, model_id: str | None = None,
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
                  use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
-                 workers: int = 1) -> dict[str, Any]:
+                 workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
     from . import config, evaluation, training
     from .classifier import best_threshold
 
-    cases = training.read_cohort(cohort)
+    cases = training.read_cohort(cohort, mask_source)
     y = _labels(cases, definition, progress)
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
@@ -146,14 +165,15 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     meta = {"cohort": str(cohort), "definition": definition, "n_cases": len(y), "n_patients": len({c.patient_id for c in cases}),
             "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
-            "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn)}
+            "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
+            "feature_masks": _describe_masks(cases)}
     jpath, hpath = evaluation.write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
     out = {"report_json": str(jpath), "report_html": str(hpath), "cv_auc": res["fusion model (CV)"]["auc"],
            "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"]}
     if save:
         model = training.fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
-                                   extra={"cohort": Path(cohort).name})
+                                   extra={"cohort": Path(cohort).name, "feature_masks": _describe_masks(cases)})
         mdir = Path(models_dir) if models_dir else config.models_dir()
         extra_files = []
         if cnn and deep_info is not None:
@@ -172,21 +192,21 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
 def cmd_train(args) -> int:
     out = run_training(args.cohort, args.definition, _clf_params(args), args.folds, args.seed, tuple(args.filters),
                        args.models_dir, args.model_id, args.version, args.report_dir, not args.no_save,
-                       not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers)
+                       not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers, args.mask_source)
     print(json.dumps(out))
     return 0
 
 
 def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, model_id: str | None = None,
                    report_dir: str = "evaluate-report", threshold: float | None = None, use_cache: bool = True,
-                   progress: bool = True, workers: int = 1) -> dict[str, Any]:
+                   progress: bool = True, workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
     from tqdm import tqdm
 
     from . import evaluation, training
     from .expansion_model import ExpansionPredictor, clinical_features
 
     pred = ExpansionPredictor.load(models_dir=models_dir, definition=definition, model_id=model_id)
-    cases = training.read_cohort(cohort)
+    cases = training.read_cohort(cohort, mask_source)
     y = _labels(cases, definition, progress)
     feats = training.extract_features(cases, pred.filters, progress, use_cache, workers=workers)
     probs, variants = [], []
@@ -215,6 +235,7 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
         res["BAT score (logistic)"] = evaluation.evaluate_scores(y, 1 / (1 + np.exp(-(b["coef"] * bat + b["intercept"]))), thr)
     meta = {"cohort": str(cohort), "definition": definition, "model_id": pred.model_id, "model_version": pred.version,
             "n_cases": len(y), "n_expanding": int(y.sum()), "variants_used": {v: variants.count(v) for v in set(variants)},
+            "feature_masks": _describe_masks(cases),
             "model_training": pred.model.get("training", {})}
     jpath, hpath = evaluation.write_report(report_dir, f"Expansion model — evaluation on {Path(cohort).name} ({definition})",
                                            res, meta, f"{pred.model_id} (held-out)")
@@ -231,10 +252,10 @@ def cmd_evaluate(args) -> int:
 
         out = run_training(args.cohort, args.definition, dict(DEFAULT_CLF), args.folds, 0, ("Original",),
                            report_dir=args.report_dir, save=False, use_cache=not args.no_cache, progress=not args.quiet,
-                           workers=args.workers)
+                           workers=args.workers, mask_source=args.mask_source)
     else:
         out = run_evaluation(args.cohort, args.definition, args.models_dir, args.model_id, args.report_dir,
-                             args.threshold, not args.no_cache, not args.quiet, args.workers)
+                             args.threshold, not args.no_cache, not args.quiet, args.workers, args.mask_source)
     print(json.dumps(out, default=float))
     return 0
 

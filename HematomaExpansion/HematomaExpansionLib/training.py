@@ -46,6 +46,14 @@ class Case:
     followup: Path | None
     label: int | None
     clinical: dict[str, Any] = field(default_factory=dict)
+    # True: image features come from the bundled segmenter's mask even when a baseline mask is
+    # given (the given mask then only defines the expansion label), as in the one-button pipeline
+    segment_baseline: bool = False
+
+    @property
+    def feature_mask(self) -> Path | None:
+        """The baseline mask image features are measured on (None = auto-segmentation)."""
+        return None if self.segment_baseline else self.mask
 
 
 def _pick(row: dict[str, str], names) -> str | None:
@@ -56,8 +64,17 @@ def _pick(row: dict[str, str], names) -> str | None:
     return None
 
 
-def read_cohort(path: str | Path) -> list[Case]:
+MASK_SOURCES = ("given", "auto")
+
+
+def read_cohort(path: str | Path, mask_source: str = "given") -> list[Case]:
+    """Cases of a cohort table. ``mask_source`` picks the mask image features are measured on:
+    ``given`` = the baseline_mask column (auto-segmentation where it is empty), ``auto`` = always
+    the bundled segmenter's mask (the baseline_mask column then only defines the label)."""
     from .ncct_signs import CLINICAL_ALIASES
+
+    if mask_source not in MASK_SOURCES:
+        raise CohortError(f"mask source must be one of {', '.join(MASK_SOURCES)}, got {mask_source!r}")
 
     p = Path(path)
     if not p.exists():
@@ -108,7 +125,7 @@ def read_cohort(path: str | Path) -> list[Case]:
         cid = _pick(r, ("case_id", "id")) or f"row{i}"
         pid = _pick(r, ("patient_id", "patient")) or cid
         clinical = {k: v for k, v in r.items() if k in clin_names and str(v).strip() != ""}
-        cases.append(Case(cid, pid, ct, mask, fu, label, clinical))
+        cases.append(Case(cid, pid, ct, mask, fu, label, clinical, segment_baseline=mask_source == "auto"))
     return cases
 
 
@@ -133,7 +150,7 @@ def _file_hash(path: Path, memo: dict[str, str] = {}) -> str:  # noqa: B006 (pro
     return memo[key]
 
 
-def _auto_segmentation_identity() -> str:
+def auto_segmentation_identity() -> str:
     """What segments cases without a mask: method, model version, threshold and weights' sha256
     (so cached features are recomputed when the bundled segmentation model changes)."""
     from .segmentation import describe_method, resolve_method
@@ -152,13 +169,15 @@ def feature_cache_key(case: Case, filters) -> str:
     from .radiomics_features import PARAMS_FILE
 
     parts = {
-        "ct": _file_hash(case.ct), "mask": _file_hash(case.mask) if case.mask else _auto_segmentation_identity(),
+        "ct": _file_hash(case.ct),
+        "mask": _file_hash(case.feature_mask) if case.feature_mask else auto_segmentation_identity(),
         "version": FEATURE_VERSION, "filters": list(filters), "params": _file_hash(PARAMS_FILE),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def load_case(case: Case):
+    """The case's CT and the labels its image features are measured on (``Case.feature_mask``)."""
     from .ct_io import read_ct
     from .ct_image import CTImage
 
@@ -166,10 +185,10 @@ def load_case(case: Case):
         ct = read_ct(str(case.ct))
     except HematomaExpansionError as exc:
         raise CohortError(f"case {case.case_id}: {exc}") from None
-    if case.mask is not None:
+    if case.feature_mask is not None:
         import SimpleITK as sitk
 
-        m = sitk.ReadImage(str(case.mask))
+        m = sitk.ReadImage(str(case.feature_mask))
         labels = sitk.GetArrayFromImage(m).astype(np.uint8)
         if labels.shape != ct.shape:
             raise CohortError(f"case {case.case_id}: baseline mask grid {labels.shape} differs from the CT grid {ct.shape}")
@@ -185,7 +204,7 @@ def _auto_segmentation(case: Case, ct) -> np.ndarray:
     (features and the CNN both need them; a rerun of train/evaluate reuses them)."""
     from .segmentation import segment
 
-    key = hashlib.sha256(f"{_file_hash(case.ct)}|{_auto_segmentation_identity()}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_file_hash(case.ct)}|{auto_segmentation_identity()}".encode()).hexdigest()
     path = config.cache_dir() / "masks" / f"{key}.npz"
     if path.exists():
         try:
