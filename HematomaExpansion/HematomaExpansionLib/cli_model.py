@@ -122,12 +122,12 @@ def _labels(cases, definition: str, progress: bool) -> np.ndarray:
 
 def _describe_masks(cases) -> str:
     """Which baseline masks the features were measured on, for reports and the model file."""
-    from .training import auto_segmentation_identity
+    from .segmentation import describe_method
 
     given = sum(c.feature_mask is not None for c in cases)
     if given == len(cases):
         return "given baseline masks"
-    auto = auto_segmentation_identity().replace("auto-segmentation: ", "")
+    auto = describe_method("auto")
     if given == 0:
         return f"auto-segmented ({auto})"
     return f"{given} given, {len(cases) - given} auto-segmented ({auto})"

@@ -157,10 +157,10 @@ def auto_segmentation_identity() -> str:
 
     ident = f"auto-segmentation: {describe_method('auto')}"
     if resolve_method("auto") == "net":
-        from .segmentation_net import _manifest_entry
+        from .segmentation_net import POSTPROCESS_VERSION, _manifest_entry
 
         entry = _manifest_entry()
-        ident += f" sha256 {entry[1].get('sha256', '') if entry else ''}"
+        ident += f" sha256 {entry[1].get('sha256', '') if entry else ''} {POSTPROCESS_VERSION}"
     return ident
 
 
