@@ -83,6 +83,8 @@ class HematomaExpansionParameterNode:
     definition - hematoma expansion definition the model predicts ("default" = the model's own).
     segmentationMethod - auto, net or classic.
     clinical - optional KEY=VALUE clinical inputs (e.g. "onset_to_ct_h=2.5 anticoagulation=yes").
+    modelsFolder - folder of a retrained model (its manifest.json, as written by
+      `hematoma-expansion train --models-dir`); empty = the bundled models.
     showHeatmap / heatmapOpacity - Grad-CAM overlay in the slice views.
     """
 
@@ -93,6 +95,7 @@ class HematomaExpansionParameterNode:
     definition: Annotated[str, Choice(_definitionChoices())] = "default"
     segmentationMethod: Annotated[str, Choice(SEGMENTATION_METHODS)] = "auto"
     clinical: str = ""
+    modelsFolder: str = ""
     showHeatmap: bool = True
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.4
 
@@ -243,6 +246,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             definition=p.definition,
             method=p.segmentationMethod,
             clinicalText=p.clinical,
+            modelsFolder=p.modelsFolder,
             tableNode=p.resultsTable,
             heatmapNode=p.heatmapVolume,
         )
@@ -387,13 +391,16 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
         slicer.util.pip_install(missing)
         return not self.missingDependencies()
 
-    def predictor(self, definition: Optional[str] = None):
-        """The expansion model for ``definition``, loaded once per session."""
+    def predictor(self, definition: Optional[str] = None, modelsFolder: str = ""):
+        """The expansion model for ``definition`` from ``modelsFolder`` (empty = bundled), loaded once per session."""
+        from pathlib import Path
+
         from HematomaExpansionLib import mrml_bridge
 
-        key = mrml_bridge.definition_argument(definition)
+        folder = (modelsFolder or "").strip()
+        key = (mrml_bridge.definition_argument(definition), folder)
         if key not in self._predictors:
-            self._predictors[key] = mrml_bridge.load_predictor(key)
+            self._predictors[key] = mrml_bridge.load_predictor(key[0], Path(folder) if folder else None)
         return self._predictors[key]
 
     def segment(self, volumeNode, segmentationNode=None, method: str = "auto", overwrite: bool = False):
@@ -412,10 +419,12 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
         method: str = "auto",
         clinicalText: str = "",
         clinical: Optional[dict] = None,
+        modelsFolder: str = "",
         tableNode=None,
         heatmapNode=None,
     ):
-        """Segment (or read the edited segmentation) and predict. Returns (prediction, segmentation, table, heatmap)."""
+        """Segment (or read the edited segmentation) and predict. Returns (prediction, segmentation, table, heatmap).
+        ``modelsFolder``: a retrained model's folder (empty = the bundled model)."""
         import time
 
         from HematomaExpansionLib import mrml_bridge
@@ -433,7 +442,7 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
             clinical=clinicalValues,
             definition=definition,
             seg_method=method,
-            predictor=self.predictor(definition),
+            predictor=self.predictor(definition, modelsFolder),
             overwrite=overwrite,
             table_node=tableNode,
             heatmap_node=heatmapNode,

@@ -560,7 +560,7 @@ def slicer_module(mrml_scene, monkeypatch):
 
 
 def test_module_logic_self_test_runs_on_slicer_core(slicer_module, monkeypatch, predictor):
-    monkeypatch.setattr(slicer_module.HematomaExpansionLogic, "predictor", lambda self, definition=None: predictor)
+    monkeypatch.setattr(slicer_module.HematomaExpansionLogic, "predictor", lambda self, definition=None, modelsFolder="": predictor)
     try:
         importlib.import_module("HematomaExpansionLib.sample")
     except ImportError as exc:
@@ -574,7 +574,7 @@ def test_module_logic_facade(slicer_module, monkeypatch, tmp_path, predictor):
     logic = slicer_module.HematomaExpansionLogic()
     monkeypatch.setattr(slicer_module, "PYTHON_DEPENDENCIES", [("numpy", "numpy"), ("no_such_pkg_hemexp", "no-such-pkg")])
     assert logic.missingDependencies() == ["no-such-pkg"]
-    logic._predictors[None] = predictor
+    logic._predictors[(None, "")] = predictor
     path, info = _write_sample(tmp_path, "case_1.nii.gz")
     volume = logic.loadCase(str(path))
     assert volume.GetName() == "case_1"
@@ -588,3 +588,33 @@ def test_module_logic_facade(slicer_module, monkeypatch, tmp_path, predictor):
     assert prediction.measurements.volume_ml == pytest.approx(info["volume_ml"], rel=0.10)
     with pytest.raises(HematomaExpansionError):
         logic.process(volume, seg, useExistingSegmentation=True, clinicalText="age:80")
+
+
+def test_module_logic_uses_a_retrained_models_folder(slicer_module, tmp_path):
+    """A model rebuilt on a site's cohort (train --models-dir) is used by the panel when its folder is
+    given; the bundled model stays the default; a folder without a model is a clear error."""
+    import shutil
+
+    from HematomaExpansionLib import config, training
+
+    bundled = config.models_dir()
+    entry = json.loads((bundled / "manifest.json").read_text())["models"]["expansion-conventional"]
+    site = tmp_path / "site-models"
+    (site / "expansion").mkdir(parents=True)
+    model = json.loads((bundled / entry["file"]).read_text())
+    model["version"] = "9.9.9-site"
+    extra = []
+    for f in entry.get("extra_files", []):
+        shutil.copy(bundled / f["file"], site / f["file"])
+        extra.append(site / f["file"])
+    training.write_model(model, site, {"cv_auc": 0.5}, extra)
+
+    logic = slicer_module.HematomaExpansionLogic()
+    path, _ = _write_sample(tmp_path, "case_2.nii.gz")
+    volume = logic.loadCase(str(path))
+    prediction, *_ = logic.process(volume, method="classic", modelsFolder=str(site))
+    assert prediction.model.model_version == "9.9.9-site"
+    assert logic.predictor("default", str(site)) is logic.predictor("default", f" {site} ")  # loaded once
+    assert logic.predictor("default").version == entry["version"]  # empty folder: the bundled model
+    with pytest.raises(HematomaExpansionError, match="manifest"):
+        logic.predictor("default", str(tmp_path / "no-models-here"))

@@ -130,7 +130,8 @@ def test_parameter_bindings_match_parameter_node_fields_and_widget_types():
             continue
         assert param in params, f"{name} is bound to unknown parameter {param!r}"
         bound[param] = widget
-    for param in ("inputVolume", "segmentation", "definition", "segmentationMethod", "showHeatmap", "heatmapOpacity"):
+    for param in ("inputVolume", "segmentation", "definition", "segmentationMethod", "showHeatmap", "heatmapOpacity",
+                  "clinical", "modelsFolder"):
         assert param in bound, f"parameter {param} has no widget"
     for param, widget in bound.items():
         annotation, cls = params[param], widget.get("class")
