@@ -44,7 +44,7 @@ SHARED ?= $(or $(HEMEXP_SHARED_DATA),../shared/data)
 train-seg: $(STAMP)
 	$(CLI) train-seg --cases 400 --workers 2 --steps 2000 --seed 0 --output work-data/seg_stage1.pt
 	$(CLI) train-seg --skip-cache --init work-data/seg_stage1.pt --seed 1 --lr 1e-3 --threads 2 --steps 6000 \
-		--low-density-aug --real-negatives $(SHARED)/realct/mistie_0034.nii.gz:7-24 --install --model-version 1.1.0
+		--low-density-aug --real-negatives $(SHARED)/realct/mistie_0034.nii.gz:7-24 --install --model-version 1.1.0 --blood-threshold 0.5
 
 train-model: $(STAMP)
 	PYTHON=$(PY) scripts/build_expansion_model.sh

@@ -279,3 +279,24 @@ def test_blood_threshold_travels_with_the_weights(tmp_path, monkeypatch):
     prob[0, :, 0, 0] = (0.65, 0.35, 0.0)  # P(blood) 0.35: blood at 0.3, not at the default
     prob[0, :, 0, 1] = (0.9, 0.1, 0.0)
     assert net.probabilities_to_labels(prob).tolist() == [[[LABEL_IPH, 0]]]
+
+
+def test_installing_new_weights_drops_the_old_weights_figures(tmp_path, monkeypatch):
+    """Metrics, training record and blood threshold describe one weight file: re-installing the same
+    file keeps them, other weights start without them (until benchmarked/tuned)."""
+    from HematomaExpansionLib.cli_segmentation import install_weights
+
+    monkeypatch.setenv("HEMEXP_MODELS_DIR", str(tmp_path / "models"))
+    torch = pytest.importorskip("torch")
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    torch.save({"w": torch.zeros(2)}, first)
+    torch.save({"w": torch.ones(2)}, second)
+    entry = install_weights(first, training={"steps": 5}, metrics={"median_dice": 0.9}, version="2.0.0",
+                            blood_threshold=0.35)
+    assert entry["blood_probability_threshold"] == 0.35 and entry["metrics"] == {"median_dice": 0.9}
+    again = install_weights(first)  # same file: its figures stay
+    assert again["metrics"] == {"median_dice": 0.9} and again["blood_probability_threshold"] == 0.35
+    other = install_weights(second, version="2.1.0")
+    assert other["version"] == "2.1.0" and other["metrics"] == {}
+    assert "training" not in other and "blood_probability_threshold" not in other
+    assert net.blood_threshold() == net.BLOOD_PROBABILITY_THRESHOLD

@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("--output", default="work-data/seg_model.pt", help="weights file to write")
     p.add_argument("--install", action="store_true", help="copy the weights into models/segmentation and update models/manifest.json")
     p.add_argument("--model-version", default=None, help="version recorded in the manifest with --install (default: keep)")
+    p.add_argument("--blood-threshold", type=float, default=None,
+                   help="operating point P(IPH)+P(IVH) recorded with --install (tune it on train-split cases; "
+                        "default: the module's BLOOD_PROBABILITY_THRESHOLD)")
     p.add_argument("--skip-cache", action="store_true", help="train on the existing cache only")
     p.set_defaults(func=_train)
 
@@ -93,20 +96,29 @@ def _train(args) -> int:
         info["init"] = Path(args.init).name
     print(json.dumps(info))
     if args.install:
-        entry = install_weights(args.output, training=info, version=args.model_version)
+        entry = install_weights(args.output, training=info, version=args.model_version,
+                                blood_threshold=args.blood_threshold)
         print(json.dumps(entry))
     return 0
 
 
+# manifest keys that describe one weight file: never carried over to other weights
+WEIGHT_SPECIFIC_KEYS = ("metrics", "training", "blood_probability_threshold")
+
+
 def install_weights(weights: str | Path, training: dict | None = None, metrics: dict | None = None,
-                    version: str | None = None) -> dict:
-    """Copy weights into models/segmentation and write/refresh its manifest entry (other keys kept)."""
+                    version: str | None = None, blood_threshold: float | None = None) -> dict:
+    """Copy weights into models/segmentation and write/refresh its manifest entry. Keys that describe
+    the old weights (metrics, training, blood threshold) are dropped when the weights change: new
+    weights run at ``blood_threshold`` or the module default until they are tuned and benchmarked."""
     import datetime
     import shutil
 
     from . import config
     from . import segmentation_net as net
 
+    if blood_threshold is not None and not 0.0 < blood_threshold < 1.0:
+        raise HematomaExpansionError(f"--blood-threshold must be between 0 and 1, got {blood_threshold}")
     mdir = config.models_dir()
     dest = mdir / "segmentation" / f"{net.MODEL_ID}.pt"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -117,9 +129,13 @@ def install_weights(weights: str | Path, training: dict | None = None, metrics: 
     models = manifest.setdefault("models", {})
     old = models.get(net.MODEL_ID, {})
     entry = dict(old)
+    sha = net.sha256_of(dest)
+    if old.get("sha256") != sha:
+        for key in WEIGHT_SPECIFIC_KEYS:
+            entry.pop(key, None)
     entry.update({
         "file": str(dest.relative_to(mdir)),
-        "sha256": net.sha256_of(dest),
+        "sha256": sha,
         "version": version or old.get("version", "1.0.0"),
         "kind": "segmentation",
         "trained": datetime.date.today().isoformat(),
@@ -131,6 +147,8 @@ def install_weights(weights: str | Path, training: dict | None = None, metrics: 
         entry["training"] = training
     if metrics is not None:
         entry["metrics"] = metrics
+    if blood_threshold is not None:
+        entry["blood_probability_threshold"] = float(blood_threshold)
     entry.setdefault("metrics", {})
     models[net.MODEL_ID] = entry
     tmp = mpath.with_suffix(".tmp")
