@@ -249,6 +249,12 @@ def _single_threaded_worker() -> None:
 
     # the worker processes already use every core; threads inside each one only add contention
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:  # the segmenter (cases without a mask) runs torch in the worker
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def extract_features(cases: list[Case], filters=("Original",), progress: bool = True, use_cache: bool = True,
