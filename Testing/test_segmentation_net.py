@@ -118,6 +118,20 @@ def test_postprocess_removes_bone_and_specks():
     assert (out[2:5, 15:30, 15:30] == 1).all()
 
 
+def test_postprocess_leaves_brain_enclosed_by_the_clot_out():
+    """Brain wrapped by a C/ring-shaped hematoma stays outside the mask (the network labels real
+    hypodense pockets itself; filling such holes corrupted the core-minimum density feature)."""
+    hu = np.full((5, 40, 40), 30.0, np.float32)
+    lab = np.zeros(hu.shape, np.uint8)
+    hu[1:4, 10:30, 10:30] = 65.0
+    lab[1:4, 10:30, 10:30] = 1
+    hu[1:4, 16:24, 16:24] = 32.0  # brain enclosed in every slice, not labelled by the network
+    lab[1:4, 16:24, 16:24] = 0
+    out = net.postprocess(lab, hu, (5.0, 1.0, 1.0))
+    assert out[1:4, 16:24, 16:24].sum() == 0
+    assert np.array_equal(out > 0, lab > 0)
+
+
 def test_sha256_mismatch_raises_model_error(tmp_path, monkeypatch, untrained_model):
     import torch
 
