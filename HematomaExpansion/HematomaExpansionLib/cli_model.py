@@ -142,6 +142,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     from .classifier import best_threshold
 
     cases = training.read_cohort(cohort, mask_source)
+    feature_masks = _describe_masks(cases)
     y = _labels(cases, definition, progress)
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
@@ -166,14 +167,14 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
             "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
-            "feature_masks": _describe_masks(cases)}
+            "feature_masks": feature_masks}
     jpath, hpath = evaluation.write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
     out = {"report_json": str(jpath), "report_html": str(hpath), "cv_auc": res["fusion model (CV)"]["auc"],
            "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"]}
     if save:
         model = training.fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
-                                   extra={"cohort": Path(cohort).name, "feature_masks": _describe_masks(cases)})
+                                   extra={"cohort": Path(cohort).name, "feature_masks": feature_masks})
         mdir = Path(models_dir) if models_dir else config.models_dir()
         extra_files = []
         if cnn and deep_info is not None:
