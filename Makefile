@@ -28,6 +28,7 @@ demo: $(STAMP)
 	$(CLI) demo --output-dir $(OUT)
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

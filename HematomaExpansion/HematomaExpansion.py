@@ -1,14 +1,17 @@
 """3D Slicer module: hematoma segmentation and expansion prediction from a baseline head NCCT.
 
 Thin layer: the widget wires the panel to ``HematomaExpansionLogic``, which delegates to
-``HematomaExpansionLib.mrml_bridge`` (tested without Slicer on slicer-core) and the core pipeline.
+``HematomaExpansionLib.mrml`` (tested without Slicer on slicer-core) and the core pipeline.
 """
 
+import importlib.util
 import logging
 import os
 import sys
+import time
 from typing import Annotated, Optional
 
+import numpy as np
 import qt
 import slicer
 import vtk
@@ -29,6 +32,11 @@ _MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 if _MODULE_DIR not in sys.path:
     sys.path.insert(0, _MODULE_DIR)
 
+# Light parts of the core (numpy, SimpleITK, slicer, vtk only); mrml.logic imports the whole pipeline
+# and its packages, so it is imported on first use, after ensureDependencies().
+from HematomaExpansionLib.mrml import heatmap, segments, volumes  # noqa: E402
+from HematomaExpansionLib.mrml.cases import CaseNodes  # noqa: E402
+
 SEGMENTATION_METHODS = ["auto", "net", "classic"]
 # Packages the core needs beyond what Slicer bundles (import name, pip requirement).
 PYTHON_DEPENDENCIES = [("scipy", "scipy"), ("sklearn", "scikit-learn"), ("radiomics", "pyradiomics"), ("torch", "torch")]
@@ -36,7 +44,7 @@ PYTHON_DEPENDENCIES = [("scipy", "scipy"), ("sklearn", "scikit-learn"), ("radiom
 
 def _definitionChoices() -> list:
     try:
-        from HematomaExpansionLib.mrml_bridge import available_definitions
+        from HematomaExpansionLib.mrml.definitions import available_definitions
 
         return available_definitions()
     except Exception as exc:  # the panel must load even when the core cannot (missing packages)
@@ -113,7 +121,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._casePaths = []
-        self._caseNodes = {}  # case path -> dict of node IDs, so clicking back keeps the user's edits
+        self._caseNodes = CaseNodes()  # case path -> its nodes, so clicking back keeps the user's edits
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -156,7 +164,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
-        self._caseNodes = {}
+        self._caseNodes.clear()
         if self.parent.isEntered:
             self.initializeParameterNode()
 
@@ -188,10 +196,10 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.segmentEditorButton.enabled = hasVolume
         self.ui.previousCaseButton.enabled = self.ui.caseListWidget.currentRow > 0
         self.ui.nextCaseButton.enabled = 0 <= self.ui.caseListWidget.currentRow < self.ui.caseListWidget.count - 1
-        self.ui.predictButton.toolTip = _("Segment the hemorrhage and predict expansion") if hasVolume else _("Select a CT volume first")
-        self.ui.rescoreButton.toolTip = (
-            _("Predict again from the (edited) segmentation") if hasSegmentation else _("Segment or select a segmentation first")
-        )
+        self.ui.predictButton.toolTip = (_("Segment the hemorrhage and predict expansion") if hasVolume
+                                         else _("Select a CT volume first"))
+        self.ui.rescoreButton.toolTip = (_("Predict again from the (edited) segmentation") if hasSegmentation
+                                         else _("Segment or select a segmentation first"))
 
     # --- actions -------------------------------------------------------------------------------
     def _confirmReplace(self, message: str) -> Optional[bool]:
@@ -199,34 +207,30 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         return slicer.util.confirmYesNoDisplay(
             message + "\n\n" + _("Replace it with a new automatic segmentation?\n"
                                  "Yes: replace it. No: keep it and score it as it is."),
-            windowTitle=_("Segmentation exists"),
-        )
+            windowTitle=_("Segmentation exists"))
 
     def onSegmentButton(self) -> None:
-        from HematomaExpansionLib.mrml_bridge import SegmentationExistsError
-
         if not self.logic.ensureDependencies():
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
             try:
                 prediction, segmentation = self.logic.segment(p.inputVolume, p.segmentation, p.segmentationMethod)
-            except SegmentationExistsError as exc:
-                if not slicer.util.confirmYesNoDisplay(str(exc) + "\n\n" + _("Replace it?"), windowTitle=_("Segmentation exists")):
+            except segments.SegmentationExistsError as exc:
+                if not slicer.util.confirmYesNoDisplay(str(exc) + "\n\n" + _("Replace it?"),
+                                                       windowTitle=_("Segmentation exists")):
                     return
                 prediction, segmentation = self.logic.segment(p.inputVolume, p.segmentation, p.segmentationMethod, overwrite=True)
             p.segmentation = segmentation
             self._showStatus(prediction)
 
     def onPredictButton(self) -> None:
-        from HematomaExpansionLib.mrml_bridge import SegmentationExistsError
-
         if not self.logic.ensureDependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Prediction failed."), waitCursor=True):
             try:
                 self._predict(useExisting=False, overwrite=False)
-            except SegmentationExistsError as exc:
+            except segments.SegmentationExistsError as exc:
                 replace = self._confirmReplace(str(exc))
                 self._predict(useExisting=not replace, overwrite=bool(replace))
 
@@ -238,23 +242,12 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _predict(self, useExisting: bool, overwrite: bool) -> None:
         p = self._parameterNode
-        prediction, segmentation, table, heatmap = self.logic.process(
-            p.inputVolume,
-            segmentationNode=p.segmentation,
-            useExistingSegmentation=useExisting,
-            overwrite=overwrite,
-            definition=p.definition,
-            method=p.segmentationMethod,
-            clinicalText=p.clinical,
-            modelsFolder=p.modelsFolder,
-            tableNode=p.resultsTable,
-            heatmapNode=p.heatmapVolume,
-        )
-        p.segmentation = segmentation
-        p.resultsTable = table
-        p.heatmapVolume = heatmap
-        self.ui.resultsTableView.setMRMLTableNode(table)
-        self._rememberCaseNodes()
+        prediction, p.segmentation, p.resultsTable, p.heatmapVolume = self.logic.process(
+            p.inputVolume, segmentationNode=p.segmentation, useExistingSegmentation=useExisting, overwrite=overwrite,
+            definition=p.definition, method=p.segmentationMethod, clinicalText=p.clinical, modelsFolder=p.modelsFolder,
+            tableNode=p.resultsTable, heatmapNode=p.heatmapVolume)
+        self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
+        self._caseNodes.remember(p.inputVolume, p.segmentation, p.resultsTable, p.heatmapVolume)
         self.onHeatmapDisplayChanged()
         self._showStatus(prediction)
 
@@ -270,9 +263,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def onSegmentEditorButton(self) -> None:
         p = self._parameterNode
         if not p.segmentation:
-            p.segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{p.inputVolume.GetName()} hemorrhage")
-            p.segmentation.CreateDefaultDisplayNodes()
-            p.segmentation.SetReferenceImageGeometryParameterFromVolumeNode(p.inputVolume)
+            p.segmentation = segments.new_segmentation_node(p.inputVolume, slicer.mrmlScene)
         slicer.util.selectModule("SegmentEditor")
         editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
         editor.setSegmentationNode(p.segmentation)
@@ -283,11 +274,8 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def onHeatmapDisplayChanged(self, *args) -> None:
         p = self._parameterNode
-        if not p or not p.heatmapVolume:
-            return
-        from HematomaExpansionLib import mrml_bridge
-
-        mrml_bridge.set_heatmap_visibility(p.heatmapVolume, p.showHeatmap, p.heatmapOpacity, p.inputVolume)
+        if p and p.heatmapVolume:
+            heatmap.set_heatmap_visibility(p.heatmapVolume, p.showHeatmap, p.heatmapOpacity, p.inputVolume)
 
     # --- case list -----------------------------------------------------------------------------
     def onLoadFolderButton(self) -> None:
@@ -297,12 +285,13 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def onLoadFilesButton(self) -> None:
         files = qt.QFileDialog.getOpenFileNames(
-            slicer.util.mainWindow(), _("Head CT scans"), "", _("Volumes (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)"))
+            slicer.util.mainWindow(), _("Head CT scans"), "",
+            _("Volumes (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)"))
         if files:
             self.setCases(list(files))
 
     def setCases(self, paths: list) -> None:
-        from HematomaExpansionLib.batch import case_stem, collect_inputs
+        from HematomaExpansionLib.pipeline.batch import case_stem, collect_inputs
 
         self._casePaths = [str(p) for p in collect_inputs(paths)]
         self.ui.caseListWidget.clear()
@@ -323,34 +312,19 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._updateButtonStates()
         if not (0 <= row < len(self._casePaths)):
             return
-        path = self._casePaths[row]
-        p = self._parameterNode
-        known = self._caseNodes.get(path, {})
-        volume = slicer.mrmlScene.GetNodeByID(known.get("volume", "")) if known else None
+        path, p = self._casePaths[row], self._parameterNode
+        volume = self._caseNodes.volume(path, slicer.mrmlScene)
         with slicer.util.tryWithErrorDisplay(_("Could not load {path}.").format(path=path), waitCursor=True):
             if volume is None:
                 volume = self.logic.loadCase(path)
-                known = {"volume": volume.GetID()}
-                self._caseNodes[path] = known
+                self._caseNodes.add(path, volume)
             p.inputVolume = volume
-            p.segmentation = slicer.mrmlScene.GetNodeByID(known.get("segmentation", ""))
-            p.resultsTable = slicer.mrmlScene.GetNodeByID(known.get("table", ""))
-            p.heatmapVolume = slicer.mrmlScene.GetNodeByID(known.get("heatmap", ""))
+            p.segmentation, p.resultsTable, p.heatmapVolume = self._caseNodes.outputs(path, slicer.mrmlScene)
             self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
             slicer.util.setSliceViewerLayers(background=volume, foreground=None, fit=True)
             self.onHeatmapDisplayChanged()
             self.ui.statusLabel.text = _("Case {n} of {total}: {name}").format(
                 n=row + 1, total=len(self._casePaths), name=volume.GetName())
-
-    def _rememberCaseNodes(self) -> None:
-        p = self._parameterNode
-        for path, known in self._caseNodes.items():
-            if p.inputVolume and known.get("volume") == p.inputVolume.GetID():
-                known.update(
-                    segmentation=p.segmentation.GetID() if p.segmentation else "",
-                    table=p.resultsTable.GetID() if p.resultsTable else "",
-                    heatmap=p.heatmapVolume.GetID() if p.heatmapVolume else "",
-                )
 
 
 #
@@ -359,22 +333,20 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
 
 class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
-    """Facade over ``HematomaExpansionLib.mrml_bridge``; keeps loaded models for fast re-scoring.
+    """Facade over ``HematomaExpansionLib.mrml.logic``; keeps loaded models for fast re-scoring.
 
     Usable without the GUI, e.g. from the Python console or HematomaExpansionBatch.py.
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self._predictors = {}
+        self._predictors = None  # a mrml.logic.PredictorCache, made on first use
 
     def getParameterNode(self):
         return HematomaExpansionParameterNode(super().getParameterNode())
 
     @staticmethod
     def missingDependencies() -> list:
-        import importlib.util
-
         return [requirement for name, requirement in PYTHON_DEPENDENCIES if importlib.util.find_spec(name) is None]
 
     def ensureDependencies(self, askConfirmation: bool = True) -> bool:
@@ -382,83 +354,52 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
         missing = self.missingDependencies()
         if not missing:
             return True
+        question = _("Hematoma Expansion needs these Python packages: {packages}. Install them now (this may take minutes)?")
         if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-            _("Hematoma Expansion needs these Python packages: {packages}. Install them now (this may take minutes)?").format(
-                packages=", ".join(missing)),
-            windowTitle=_("Install Python packages"),
-        ):
+                question.format(packages=", ".join(missing)), windowTitle=_("Install Python packages")):
             return False
         slicer.util.pip_install(missing)
         return not self.missingDependencies()
 
     def predictor(self, definition: Optional[str] = None, modelsFolder: str = ""):
         """The expansion model for ``definition`` from ``modelsFolder`` (empty = bundled), loaded once per session."""
-        from pathlib import Path
+        from HematomaExpansionLib.mrml.logic import PredictorCache
 
-        from HematomaExpansionLib import mrml_bridge
-
-        folder = (modelsFolder or "").strip()
-        key = (mrml_bridge.definition_argument(definition), folder)
-        if key not in self._predictors:
-            self._predictors[key] = mrml_bridge.load_predictor(key[0], Path(folder) if folder else None)
-        return self._predictors[key]
+        self._predictors = self._predictors or PredictorCache()
+        return self._predictors.get(definition, modelsFolder)
 
     def segment(self, volumeNode, segmentationNode=None, method: str = "auto", overwrite: bool = False):
         """Automatic segmentation only. Returns (prediction with measurements, segmentation node)."""
-        from HematomaExpansionLib import mrml_bridge
+        from HematomaExpansionLib.mrml.logic import segment_on_nodes
 
-        return mrml_bridge.segment_on_nodes(volumeNode, segmentationNode, seg_method=method, overwrite=overwrite)
+        return segment_on_nodes(volumeNode, segmentationNode, seg_method=method, overwrite=overwrite)
 
-    def process(
-        self,
-        volumeNode,
-        segmentationNode=None,
-        useExistingSegmentation: bool = False,
-        overwrite: bool = False,
-        definition: Optional[str] = None,
-        method: str = "auto",
-        clinicalText: str = "",
-        clinical: Optional[dict] = None,
-        modelsFolder: str = "",
-        tableNode=None,
-        heatmapNode=None,
-    ):
+    def process(self, volumeNode, segmentationNode=None, useExistingSegmentation: bool = False, overwrite: bool = False,
+                definition: Optional[str] = None, method: str = "auto", clinicalText: str = "", clinical: Optional[dict] = None,
+                modelsFolder: str = "", tableNode=None, heatmapNode=None):
         """Segment (or read the edited segmentation) and predict. Returns (prediction, segmentation, table, heatmap).
-        ``modelsFolder``: a retrained model's folder (empty = the bundled model)."""
-        import time
-
-        from HematomaExpansionLib import mrml_bridge
-        from HematomaExpansionLib.clinical_inputs import parse_clinical
+        ``clinicalText``: KEY=VALUE inputs, added to ``clinical``; ``modelsFolder``: a retrained model's folder
+        (empty = the bundled model)."""
+        from HematomaExpansionLib.features.clinical import parse_clinical
+        from HematomaExpansionLib.mrml.logic import run_on_nodes
 
         if not volumeNode:
             raise ValueError(_("Select a CT volume first."))
         start = time.time()
-        clinicalValues = dict(clinical or {})
-        clinicalValues.update(parse_clinical(clinicalText or ""))
-        result = mrml_bridge.run_on_nodes(
-            volumeNode,
-            segmentationNode,
-            use_existing_segmentation=useExistingSegmentation,
-            clinical=clinicalValues,
-            definition=definition,
-            seg_method=method,
-            predictor=self.predictor(definition, modelsFolder),
-            overwrite=overwrite,
-            table_node=tableNode,
-            heatmap_node=heatmapNode,
-        )
+        clinicalValues = {**(clinical or {}), **parse_clinical(clinicalText or "")}
+        result = run_on_nodes(
+            volumeNode, segmentationNode, use_existing_segmentation=useExistingSegmentation, clinical=clinicalValues,
+            definition=definition, seg_method=method, predictor=self.predictor(definition, modelsFolder),
+            overwrite=overwrite, table_node=tableNode, heatmap_node=heatmapNode)
         logging.info(f"Hematoma expansion prediction completed in {time.time() - start:.1f} s")
         return result
 
     @staticmethod
     def loadCase(path: str):
         """Read a CT file or DICOM folder with the core reader (same checks as the CLI) into a volume node."""
-        from HematomaExpansionLib import mrml_bridge
-        from HematomaExpansionLib.batch import case_stem
-        from HematomaExpansionLib.ct_io import read_ct
+        from HematomaExpansionLib.mrml.logic import load_case
 
-        ct = read_ct(path)
-        return mrml_bridge.volume_node_from_ct(ct, case_stem(path))
+        return load_case(path, slicer.mrmlScene)
 
 
 #
@@ -477,19 +418,16 @@ class HematomaExpansionTest(ScriptedLoadableModuleTest):
         self.test_HematomaExpansion_predict_and_rescore()
 
     def test_HematomaExpansion_predict_and_rescore(self):
-        import numpy as np
-
-        from HematomaExpansionLib import mrml_bridge
-        from HematomaExpansionLib.sample import make_sample_case
+        from HematomaExpansionLib.simulation.sample import make_sample_case
 
         self.delayDisplay("Building a sample head CT with a known hematoma")
         ct, labels, info = make_sample_case(0)
-        volumeNode = mrml_bridge.volume_node_from_ct(ct, "HematomaExpansionSample")
+        volumeNode = volumes.volume_node_from_ct(ct, "HematomaExpansionSample")
 
         logic = HematomaExpansionLogic()
         self.delayDisplay("Segmenting and predicting")
-        prediction, segmentation, table, heatmap = logic.process(volumeNode)
-        self.assertTrue(mrml_bridge.segmentation_has_content(segmentation, only_hemorrhage_segments=True))
+        prediction, segmentation, table, heat = logic.process(volumeNode)
+        self.assertTrue(segments.segmentation_has_content(segmentation, only_hemorrhage_segments=True))
         self.assertLess(abs(prediction.measurements.volume_ml - info["volume_ml"]) / info["volume_ml"], 0.10)
         probability = prediction.model.probability
         self.assertTrue(0.0 <= probability <= 1.0)
@@ -498,15 +436,15 @@ class HematomaExpansionTest(ScriptedLoadableModuleTest):
         self.assertAlmostEqual(table.GetTable().GetValue(0, 1).ToDouble(), prediction.measurements.volume_ml, places=2)
 
         self.delayDisplay("Editing the segmentation and re-scoring")
-        segmentId = mrml_bridge.SEGMENT_IDS[1]
+        segmentId = segments.SEGMENT_IDS[1]
         edited = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volumeNode)
         edited[labels == 1] = 1  # the user completes the hematoma with the ground truth
         slicer.util.updateSegmentBinaryLabelmapFromArray(edited, segmentation, segmentId, volumeNode)
-        rescored = logic.process(volumeNode, segmentation, useExistingSegmentation=True, tableNode=table, heatmapNode=heatmap)[0]
-        expected = float(np.count_nonzero(mrml_bridge.labels_from_segmentation_node(segmentation, volumeNode))) * ct.voxel_volume_ml
+        rescored = logic.process(volumeNode, segmentation, useExistingSegmentation=True, tableNode=table, heatmapNode=heat)[0]
+        expected = float(np.count_nonzero(segments.labels_from_segmentation_node(segmentation, volumeNode))) * ct.voxel_volume_ml
         self.assertAlmostEqual(rescored.measurements.volume_ml, expected, places=3)
 
         self.delayDisplay("Refusing to overwrite the edited segmentation without confirmation")
-        with self.assertRaises(mrml_bridge.SegmentationExistsError):
+        with self.assertRaises(segments.SegmentationExistsError):
             logic.process(volumeNode, segmentation)
         self.delayDisplay("Test passed")

@@ -9,8 +9,8 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-from HematomaExpansionLib.config import shared_data_dir  # noqa: E402
-from HematomaExpansionLib.sample import make_sample_case  # noqa: E402
+from HematomaExpansionLib.core.config import shared_data_dir  # noqa: E402
+from HematomaExpansionLib.simulation.sample import make_sample_case  # noqa: E402
 
 
 def _shared(sub: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from HematomaExpansionLib.ct_image import CTImage
+from HematomaExpansionLib.core.ct_image import CTImage
 
 
 def ball(shape, center, radius_vox, spacing=(1.0, 1.0, 1.0)):

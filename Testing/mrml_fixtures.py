@@ -1,6 +1,7 @@
 """A real MRML scene on slicer-core (no Qt), as Slicer's own module logics set it up.
 
-Import the fixtures into a test module with ``from mrml_fixtures import mrml_scene  # noqa: F401``.
+Import the fixtures into a test module with ``from mrml_fixtures import mrml_scene  # noqa: F401``,
+or define a local ``mrml_scene`` fixture that does ``yield from fresh_scene(monkeypatch)``.
 """
 
 from __future__ import annotations
@@ -41,14 +42,19 @@ def make_scene():
                                         segmentations=SimpleNamespace(logic=lambda: segs))
 
 
-@pytest.fixture
-def mrml_scene(monkeypatch):
+def fresh_scene(monkeypatch):
+    """Generator behind ``mrml_scene``: ``slicer.mrmlScene`` is a fresh scene until it resumes."""
     scene, keep, modules = make_scene()
     monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
     monkeypatch.setattr(slicer, "modules", modules, raising=False)
     yield scene
     scene.Clear(1)
     del keep
+
+
+@pytest.fixture
+def mrml_scene(monkeypatch):
+    yield from fresh_scene(monkeypatch)
 
 
 def rotation(axis: str, degrees: float) -> np.ndarray:
@@ -63,7 +69,7 @@ def rotation(axis: str, degrees: float) -> np.ndarray:
 
 def head_like_ct(shape=(20, 40, 36), spacing=(0.7, 0.8, 4.0), direction=None, seed: int = 0):
     """A small CT-like HU volume (air, skull, brain, a bleed) on an arbitrary grid. spacing is (i, j, k)."""
-    from HematomaExpansionLib.ct_image import CTImage
+    from HematomaExpansionLib.core.ct_image import CTImage
 
     rng = np.random.default_rng(seed)
     k, j, i = np.meshgrid(*(np.linspace(-1, 1, n) for n in shape), indexing="ij")

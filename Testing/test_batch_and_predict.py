@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from HematomaExpansionLib import config
-from HematomaExpansionLib.batch import BatchOptions, collect_inputs, run_batch
-from HematomaExpansionLib.cli import main
-from HematomaExpansionLib.sample import make_sample_case
+from HematomaExpansionLib.cli.main import main
+from HematomaExpansionLib.core import config
+from HematomaExpansionLib.pipeline.batch import BatchOptions, collect_inputs, run_batch
+from HematomaExpansionLib.simulation.sample import make_sample_case
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +117,15 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert summary["volume_error_percent"] < 10
     assert 0 <= summary["he_probability"] <= 1
     # the mask source names the segmentation model, its version and the blood threshold
-    from HematomaExpansionLib import segmentation_net as net
+    from HematomaExpansionLib.segmentation import net
 
     version = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]["version"]
     assert summary["mask_source"] == f"net (seg-attn-unet25d {version}, P(blood) >= {net.blood_threshold()})"
 
 
 def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sample_case):
-    from HematomaExpansionLib.expansion_model import ExpansionPredictor
-    from HematomaExpansionLib.pipeline import run_pipeline
+    from HematomaExpansionLib.expansion.predictor import ExpansionPredictor
+    from HematomaExpansionLib.pipeline.run_case import run_pipeline
 
     ct, labels, _ = small_sample_case
     predictor = ExpansionPredictor.load()
@@ -136,7 +136,7 @@ def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sa
     assert any("not used" in w and "age" in w for w in full.warnings)
     # only the clinical inputs the full model weighs are required: given exactly those, it runs;
     # without one of them, the image-only model runs and names what was missing
-    from HematomaExpansionLib.expansion_model import CLINICAL_FEATURES
+    from HematomaExpansionLib.features.clinical import CLINICAL_FEATURES
 
     clf = predictor.variants["full"]
     weighed = sorted({n.replace("log_", "") for n, w in zip(clf.selected_names, clf.coef)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from HematomaExpansionLib.classifier import FusionClassifier, risk_band
+from HematomaExpansionLib.expansion.classifier import FusionClassifier, risk_band
 
 
 def _data(n=160, p=20, seed=0):
@@ -87,7 +87,8 @@ def test_risk_bands():
 
 
 def _tiny_model_dir(tmp_path):
-    from HematomaExpansionLib.expansion_model import MODEL_FORMAT, sha256_file
+    from HematomaExpansionLib.core.hashing import sha256_file
+    from HematomaExpansionLib.expansion.predictor import MODEL_FORMAT
 
     X, y, _ = _data(seed=4)
     names = ["volume_iph_ml", "sign_hypodensity"] + [f"f{i}" for i in range(18)]
@@ -106,8 +107,8 @@ def _tiny_model_dir(tmp_path):
 
 
 def test_predictor_load_verifies_sha256(tmp_path):
-    from HematomaExpansionLib.errors import ModelError
-    from HematomaExpansionLib.expansion_model import ExpansionPredictor
+    from HematomaExpansionLib.core.errors import ModelError
+    from HematomaExpansionLib.expansion.predictor import ExpansionPredictor
 
     mdir, f = _tiny_model_dir(tmp_path)
     p = ExpansionPredictor.load(models_dir=mdir)
@@ -125,7 +126,7 @@ def test_predictor_load_verifies_sha256(tmp_path):
 
 
 def test_write_model_keeps_other_manifest_entries(tmp_path):
-    from HematomaExpansionLib.training import write_model
+    from HematomaExpansionLib.training.fit import write_model
 
     mdir, _ = _tiny_model_dir(tmp_path)
     model = json.loads((mdir / "expansion" / "m.json").read_text())

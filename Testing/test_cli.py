@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from HematomaExpansionLib.cli import main
-from HematomaExpansionLib.clinical_inputs import parse_clinical
-from HematomaExpansionLib.errors import HematomaExpansionError
+from HematomaExpansionLib.cli.main import main
+from HematomaExpansionLib.core.errors import HematomaExpansionError
+from HematomaExpansionLib.features.clinical import parse_clinical
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from HematomaExpansionLib.errors import HematomaExpansionError
-from HematomaExpansionLib.expansion_labels import (
-    label_from_files, label_from_masks, label_from_volumes,
+from HematomaExpansionLib.core.errors import HematomaExpansionError
+from HematomaExpansionLib.expansion.labels import (
+    label_from_files,
+    label_from_masks,
+    label_from_volumes,
 )
 
 
@@ -57,10 +59,31 @@ def test_revised_ivh_boundaries(ivh0, ivh1, expected):
 
 def test_revised_includes_conventional_and_figures():
     g = label_from_volumes(10.0, 20.0, 1.0, 1.0)
-    assert g.labels == {"conventional": True, "large": True, "revised": True}
+    assert g.labels == {"conventional": True, "large": True, "revised1": True, "revised2": True, "revised": True}
     assert g.absolute_growth_ml == pytest.approx(10.0)
     assert g.relative_growth == pytest.approx(1.0)
     assert g.ivh_growth_ml == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("v0,v1,ivh0,ivh1,rhe1,rhe2", [
+    (30.0, 36.0, 0.0, 0.0, True, True),      # exactly +6 mL: revised uses ≥ (Yogendrakumar 2020)
+    (30.0, 35.99, 0.0, 0.0, False, False),
+    (10.0, 13.3, 0.0, 0.0, True, True),      # exactly +33 %
+    (10.0, 13.29, 0.0, 0.0, False, False),
+    (20.0, 21.0, 0.0, 0.05, True, False),    # a small new IVH: RHE1 yes, RHE2 needs ≥ 1 mL
+    (20.0, 21.0, 0.0, 1.0, True, True),      # new IVH of exactly 1 mL: both
+    (20.0, 21.0, 2.0, 3.0, False, True),     # existing IVH grows exactly 1 mL: RHE2 only
+    (20.0, 21.0, 2.0, 2.99, False, False),
+])
+def test_revised1_and_revised2_boundaries(v0, v1, ivh0, ivh1, rhe1, rhe2):
+    g = label_from_volumes(v0, v1, ivh0, ivh1)
+    assert (g.labels["revised1"], g.labels["revised2"]) == (rhe1, rhe2)
+
+
+def test_conventional_and_revised_differ_only_at_the_inequality():
+    g = label_from_volumes(30.0, 36.0)  # +6 mL exactly, 20 %
+    assert g.labels["conventional"] is False and g.labels["revised1"] is True
+    assert g.labels["revised"] is False  # the legacy hybrid keeps the conventional > 6 mL
 
 
 def test_zero_baseline_relative_undefined():
@@ -91,7 +114,7 @@ def test_masks_with_different_grids():
     assert g.baseline_iph_ml == pytest.approx(10.0)
     assert g.followup_iph_ml == pytest.approx(13.6)
     assert g.followup_ivh_ml == pytest.approx(0.8)
-    assert g.labels == {"conventional": True, "large": True, "revised": True}
+    assert g.labels == {"conventional": True, "large": True, "revised1": True, "revised2": True, "revised": True}
 
 
 def _write(arr, spacing, path):
@@ -102,7 +125,7 @@ def _write(arr, spacing, path):
 
 
 def test_label_cli_prints_one_json_line(tmp_path, capsys):
-    from HematomaExpansionLib.cli import main
+    from HematomaExpansionLib.cli.main import main
 
     base = np.zeros((40, 25, 20), np.uint8)
     base.reshape(-1)[:10_000] = 1
@@ -122,8 +145,25 @@ def test_label_cli_prints_one_json_line(tmp_path, capsys):
     assert label_from_files(m0, m1).labels["conventional"] is True
 
 
+def test_label_cli_without_definition_prints_every_label(tmp_path, capsys):
+    from HematomaExpansionLib.cli.main import main
+
+    base = np.zeros((40, 25, 20), np.uint8)
+    base.reshape(-1)[:10_000] = 1
+    fu = base.copy()
+    fu.reshape(-1)[10_000:16_000] = 1      # +6 mL exactly
+    fu.reshape(-1)[16_000:16_100] = 2      # 0.1 mL new IVH
+    m0 = _write(base, (1.0, 1.0, 1.0), tmp_path / "m0.nii.gz")
+    m1 = _write(fu, (1.0, 1.0, 1.0), tmp_path / "m1.nii.gz")
+    assert main(["label", "--baseline", str(m0), "--followup", str(m1)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert "label" not in d and "definition" not in d
+    assert d["labels"] == {"conventional": True, "large": True, "revised1": True, "revised2": True, "revised": True}
+    assert set(d["definitions"]) == set(d["labels"]) and "≥ 1 mL" in d["definitions"]["revised2"]
+
+
 def test_label_cli_user_errors(tmp_path, capsys):
-    from HematomaExpansionLib.cli import main
+    from HematomaExpansionLib.cli.main import main
 
     rc = main(["label", "--baseline", str(tmp_path / "missing.nii.gz"), "--followup", str(tmp_path / "x.nii.gz")])
     assert rc != 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from expansion_fixtures import hematoma_case
-from HematomaExpansionLib import deep_features as dfe
-from HematomaExpansionLib.ct_image import CTImage
+
+from HematomaExpansionLib.core.ct_image import CTImage
+from HematomaExpansionLib.features import deep as dfe
+from HematomaExpansionLib.training import cnn
 
 
 def _reoriented(ct, lab):
@@ -77,7 +78,7 @@ def test_cnn_learns_a_trivial_signal():
     X = rng.random((48, 2 * dfe.K_SLICES + 2, dfe.INPUT_PX, dfe.INPUT_PX)).astype(np.float32) * 0.2
     y = (np.arange(48) % 2).astype(int)
     X[y == 1, :, 20:44, 20:44] += 0.6
-    net = dfe.train_net(X, y, epochs=6, seed=0)
+    net = cnn.train_net(X, y, epochs=6, seed=0)
     import torch
 
     with torch.no_grad():

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from HematomaExpansionLib.ct_image import CTImage
-from HematomaExpansionLib.ct_io import read_ct, read_mask, write_labels
-from HematomaExpansionLib.errors import (
+from HematomaExpansionLib.core.ct_image import CTImage
+from HematomaExpansionLib.core.errors import (
     GeometryError,
     InputNotFoundError,
     NotACTError,
     SegmentationError,
     UnreadableImageError,
 )
+from HematomaExpansionLib.io.ct_files import read_ct, write_labels
+from HematomaExpansionLib.io.masks import read_mask
 
 
 def _write(arr, path, spacing=(0.9, 0.9, 5.0)):
@@ -183,11 +183,11 @@ def test_mask_round_trip_and_wrong_grid(tmp_path, small_sample_case):
     np.testing.assert_array_equal(read_mask(p, ct), labels)
     other = CTImage(np.zeros((20, 128, 128)), ct.spacing, (500.0, 500.0, 500.0))
     far = write_labels(other, labels, tmp_path / "far.nii.gz")
-    from HematomaExpansionLib.errors import GeometryError as GE
+    from HematomaExpansionLib.core.errors import GeometryError as GE
 
     with pytest.raises(GE, match="does not overlap"):
         read_mask(far, ct)
-    from HematomaExpansionLib.pipeline import validate_mask
+    from HematomaExpansionLib.pipeline.run_case import validate_mask
 
     with pytest.raises(SegmentationError, match="does not match the CT grid"):
         validate_mask(ct, labels[:-1])
@@ -197,3 +197,62 @@ def test_real_ct_reads(mistie_ct_path):
     ct = read_ct(mistie_ct_path)
     assert ct.shape == (24, 512, 512)
     assert ct.canonical_spacing()[0] == pytest.approx(6.0)
+
+
+# --- NIfTI data the reader would silently zero-fill ----------------------------------------------
+def _nifti(ct, path, array=None, compress=True):
+    img = sitk.GetImageFromArray((ct.array if array is None else array).astype(np.float32))
+    img.CopyInformation(ct.to_sitk())
+    sitk.WriteImage(img, str(path), compress)
+    return path
+
+
+def test_truncated_gzip_nifti_refused(tmp_path, small_sample_case):
+    ct = small_sample_case[0]
+    whole = _nifti(ct, tmp_path / "whole.nii.gz").read_bytes()
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(UnreadableImageError, match="ends early"):
+        read_ct(cut)
+    assert read_ct(tmp_path / "whole.nii.gz").same_geometry(ct)
+
+
+def test_truncated_plain_nifti_refused_with_the_voxel_count(tmp_path, small_sample_case):
+    ct = small_sample_case[0]
+    whole = _nifti(ct, tmp_path / "whole.nii", compress=False).read_bytes()
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UnreadableImageError, match=r"holds [\d,]+ of the [\d,]+ voxels"):
+        read_ct(cut)
+
+
+def test_nan_slice_refused(tmp_path, small_sample_case):
+    ct = small_sample_case[0]
+    array = ct.array.astype(np.float32).copy()
+    array[array.shape[0] // 2] = np.nan
+    with pytest.raises(UnreadableImageError, match=f"{array.shape[1] * array.shape[2]:,} voxels are NaN"):
+        read_ct(_nifti(ct, tmp_path / "nan.nii.gz", array))
+    array[array.shape[0] // 2] = np.inf
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / "inf.nrrd"))
+    with pytest.raises(NotACTError, match="NaN or infinite"):
+        read_ct(tmp_path / "inf.nrrd")
+
+
+def test_truncated_mask_refused(tmp_path, small_sample_case):
+    ct, labels = small_sample_case[0], small_sample_case[1]
+    path = write_labels(ct, labels, tmp_path / "mask.nii.gz")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UnreadableImageError, match="ends early"):
+        read_mask(path, ct)
+
+
+def test_predict_refuses_a_truncated_scan_with_exit_status_2(tmp_path, small_sample_case, capsys):
+    from HematomaExpansionLib.cli.main import main
+
+    ct = small_sample_case[0]
+    whole = _nifti(ct, tmp_path / "whole.nii.gz").read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(whole[: len(whole) // 3])
+    assert main(["predict", str(tmp_path / "cut.nii.gz"), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "ends early" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "result.json").exists()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from HematomaExpansionLib.ct_image import CTImage
-from HematomaExpansionLib.ct_io import read_ct
-from HematomaExpansionLib.measurement import abc2, measure
-from HematomaExpansionLib.results import LABEL_IPH, LABEL_IVH
-from HematomaExpansionLib.segmentation_classic import segment_classic
+from HematomaExpansionLib.core.ct_image import CTImage
+from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH
+from HematomaExpansionLib.features.measurement import abc2, measure
+from HematomaExpansionLib.io.ct_files import read_ct
+from HematomaExpansionLib.segmentation.classic import segment_classic
 
 
 def _ellipsoid(shape, spacing, radii):
@@ -74,7 +74,7 @@ def test_classic_finds_sample_hematoma(sample_case):
 
 
 def test_classic_no_hemorrhage_gives_empty_mask():
-    from HematomaExpansionLib.sample import make_sample_case
+    from HematomaExpansionLib.simulation.sample import make_sample_case
 
     ct, labels, _ = make_sample_case(3, shape=(20, 128, 128), spacing=(8.0, 1.8, 1.8), with_hemorrhage=False)
     assert labels.sum() == 0

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+
 import numpy as np
 import pytest
 
-from HematomaExpansionLib import config
-from HematomaExpansionLib import segmentation_net as net
-from HematomaExpansionLib.ct_image import CTImage
-from HematomaExpansionLib.errors import ModelError
-from HematomaExpansionLib.results import LABEL_IPH, LABEL_IVH
+from HematomaExpansionLib.core import config
+from HematomaExpansionLib.core.ct_image import CTImage
+from HematomaExpansionLib.core.errors import ModelError
+from HematomaExpansionLib.core.hashing import sha256_file
+from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH
+from HematomaExpansionLib.segmentation import net
+from HematomaExpansionLib.simulation.backgrounds import load_background_heads
+from HematomaExpansionLib.simulation.cases import simulate_case
 
 
 def _need_weights():
@@ -143,27 +147,27 @@ def test_sha256_mismatch_raises_model_error(tmp_path, monkeypatch, untrained_mod
                            "other-model": {"file": "x"}}}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("HEMEXP_MODELS_DIR", str(tmp_path))
-    net._load_cached.cache_clear()
+    net.clear_model_cache()
     with pytest.raises(ModelError, match="sha256"):
         net.load_model()
-    manifest["models"][net.MODEL_ID]["sha256"] = net.sha256_of(w)
+    manifest["models"][net.MODEL_ID]["sha256"] = sha256_file(w)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    net._load_cached.cache_clear()
+    net.clear_model_cache()
     assert net.load_model() is not None
     w.write_bytes(b"not a torch file")
-    manifest["models"][net.MODEL_ID]["sha256"] = net.sha256_of(w)
+    manifest["models"][net.MODEL_ID]["sha256"] = sha256_file(w)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    net._load_cached.cache_clear()
+    net.clear_model_cache()
     with pytest.raises(ModelError):
         net.load_model()
-    net._load_cached.cache_clear()
+    net.clear_model_cache()
 
 
 def test_bundled_weights_match_manifest():
     _need_weights()
     entry = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]
     path = config.models_dir() / entry["file"]
-    assert net.sha256_of(path) == entry["sha256"]
+    assert sha256_file(path) == entry["sha256"]
     assert path.stat().st_size < 10 * 2 ** 20
     import torch
 
@@ -187,15 +191,14 @@ def test_phantom_bleed_found():
 def test_lesion_free_real_head_and_ivh_inside_ventricles():
     _need_weights()
     _need_data()
-    from HematomaExpansionLib import simulation as sim
     from scipy import ndimage as ndi
 
-    head = sim.load_background_heads()[0]
+    head = load_background_heads()[0]
     fp = net.segment_net(head)
     assert fp.sum() * head.voxel_volume_ml < 1.0
     case = None
     for seed in range(200000, 200040):
-        c = sim.simulate_case(seed, "val", "standard")
+        c = simulate_case(seed, "val", "standard")
         if c.meta["ivh_ml"] > 2:
             case = c
             break
@@ -212,7 +215,7 @@ def test_low_density_augmentation_only_lowers_blood():
     import torch
     from scipy import ndimage as ndi
 
-    from HematomaExpansionLib import seg_training as T
+    from HematomaExpansionLib.training import segmentation as T
 
     n = 8
     x = np.full((n, 3, T.STORE, T.STORE), 30, np.int16)
@@ -236,7 +239,7 @@ def test_loss_ignores_the_ignore_label():
     """Logits inside an IGNORE region do not change the loss (real-negative scans' hemorrhage)."""
     import torch
 
-    from HematomaExpansionLib import seg_training as T
+    from HematomaExpansionLib.training import segmentation as T
 
     target = torch.zeros((2, 16, 16), dtype=torch.long)
     target[0, 2:6, 2:6] = LABEL_IPH
@@ -253,7 +256,7 @@ def test_real_negatives_exclude_the_hemorrhage_and_train(tmp_path):
     """Crops of a scan with a bleed: background everywhere except an IGNORE zone covering the bleed;
     training with them mixes them into every batch."""
     _need_weights()
-    from HematomaExpansionLib import seg_training as T
+    from HematomaExpansionLib.training import segmentation as T
 
     ct, truth = _phantom(spacing=(0.9, 0.9, 3.0))
     x, y = T.real_negative_slices(ct, np.random.default_rng(0))
@@ -298,7 +301,7 @@ def test_blood_threshold_travels_with_the_weights(tmp_path, monkeypatch):
 def test_installing_new_weights_drops_the_old_weights_figures(tmp_path, monkeypatch):
     """Metrics, training record and blood threshold describe one weight file: re-installing the same
     file keeps them, other weights start without them (until benchmarked/tuned)."""
-    from HematomaExpansionLib.cli_segmentation import install_weights
+    from HematomaExpansionLib.training.weights import install_weights
 
     monkeypatch.setenv("HEMEXP_MODELS_DIR", str(tmp_path / "models"))
     torch = pytest.importorskip("torch")

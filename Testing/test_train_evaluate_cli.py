@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from expansion_fixtures import hematoma_case
 from scipy import ndimage as ndi
 
-from HematomaExpansionLib.cli import main
+from HematomaExpansionLib.cli.main import main
 
 N_CASES = 20
 
@@ -62,7 +62,7 @@ def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, m
     held = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert held["meta"]["model_version"] == "0.1.0"
 
-    from HematomaExpansionLib import segmentation_net
+    from HematomaExpansionLib.segmentation import net as segmentation_net
 
     if segmentation_net.weights_available():  # end to end: features on the segmenter's masks
         rc = main(["evaluate", str(cohort / "cohort.csv"), "--models-dir", str(models), "--quiet",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from HematomaExpansionLib.errors import CohortError
-from HematomaExpansionLib.training import patient_folds, read_cohort
+from HematomaExpansionLib.core.errors import CohortError
+from HematomaExpansionLib.training.cohort import read_cohort
+from HematomaExpansionLib.training.cv import patient_folds
 
 
 def test_folds_never_split_a_patient():
@@ -57,7 +58,7 @@ def test_parallel_feature_extraction_matches_serial_in_cohort_order(tmp_path, mo
     import SimpleITK as sitk
     from expansion_fixtures import hematoma_case
 
-    from HematomaExpansionLib.training import extract_features
+    from HematomaExpansionLib.training.feature_cache import extract_features
 
     rows = ["case_id,baseline_ct,baseline_mask,label"]
     for i, radius in enumerate((7.0, 9.0, 11.0)):
@@ -80,15 +81,16 @@ def test_parallel_feature_extraction_matches_serial_in_cohort_order(tmp_path, mo
 def test_feature_cache_of_unmasked_cases_follows_the_segmentation_model(tmp_path, monkeypatch):
     """Cases without a baseline mask are segmented by the bundled model: a new model (other version,
     threshold or weights) must not reuse features computed with the old one."""
-    from HematomaExpansionLib import segmentation
-    from HematomaExpansionLib.training import Case, feature_cache_key
+    from HematomaExpansionLib.training import feature_cache
+    from HematomaExpansionLib.training.cohort import Case
+    from HematomaExpansionLib.training.feature_cache import feature_cache_key
 
     (tmp_path / "ct.nii.gz").write_bytes(b"ct")
     (tmp_path / "m.nii.gz").write_bytes(b"mask")
     unmasked = Case("c1", "P1", tmp_path / "ct.nii.gz", None, None, 1)
     masked = Case("c1", "P1", tmp_path / "ct.nii.gz", tmp_path / "m.nii.gz", None, 1)
     before = feature_cache_key(unmasked, ("Original",)), feature_cache_key(masked, ("Original",))
-    monkeypatch.setattr(segmentation, "describe_method", lambda method: "net (seg-attn-unet25d 9.9.9, P(blood) >= 0.7)")
+    monkeypatch.setattr(feature_cache, "describe_method", lambda method: "net (seg-attn-unet25d 9.9.9, P(blood) >= 0.7)")
     after = feature_cache_key(unmasked, ("Original",)), feature_cache_key(masked, ("Original",))
     assert before[0] != after[0]
     assert before[1] == after[1]  # a given mask does not depend on the segmenter
@@ -103,7 +105,7 @@ def test_parallel_extraction_with_auto_segmentation_after_torch_started(tmp_path
     import SimpleITK as sitk
     from expansion_fixtures import hematoma_case
 
-    from HematomaExpansionLib import segmentation_net
+    from HematomaExpansionLib.segmentation import net as segmentation_net
 
     if not segmentation_net.weights_available():
         pytest.skip("bundled segmentation weights not found (models/manifest.json)")
@@ -115,10 +117,11 @@ def test_parallel_extraction_with_auto_segmentation_after_torch_started(tmp_path
     (tmp_path / "cohort.csv").write_text("\n".join(rows) + "\n")
     script = (
         "import sys, json\n"
-        "from HematomaExpansionLib import segmentation_net as net\n"
-        "from HematomaExpansionLib.training import read_cohort, extract_features\n"
+        "from HematomaExpansionLib.segmentation import net\n"
+        "from HematomaExpansionLib.training.cohort import read_cohort\n"
+        "from HematomaExpansionLib.training.feature_cache import extract_features\n"
         "cases = read_cohort(sys.argv[1])\n"
-        "from HematomaExpansionLib.training import load_case\n"
+        "from HematomaExpansionLib.training.feature_cache import load_case\n"
         "net.segment_net(load_case(cases[0])[0])  # torch's thread pool is running in this process now\n"
         "feats = extract_features(cases, progress=False, use_cache=False, workers=2)\n"
         "print(json.dumps([f['volume_iph_ml'] for f in feats]))\n"
@@ -136,26 +139,27 @@ def test_auto_segmentation_of_an_unmasked_case_is_cached(tmp_path, monkeypatch):
     import SimpleITK as sitk
     from expansion_fixtures import hematoma_case
 
-    from HematomaExpansionLib import segmentation
-    from HematomaExpansionLib.training import Case, load_case
+    from HematomaExpansionLib.training import feature_cache
+    from HematomaExpansionLib.training.cohort import Case
+    from HematomaExpansionLib.training.feature_cache import load_case
 
     monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
     ct, truth = hematoma_case(seed=0, radius_mm=9.0)
     sitk.WriteImage(ct.to_sitk(), str(tmp_path / "ct.nii.gz"))
     calls = []
-    real_segment = segmentation.segment
+    real_segment = feature_cache.segment
 
     def counting_segment(image, method="auto"):  # the real segmenter, counted
         calls.append(method)
         return real_segment(image, method)
 
-    monkeypatch.setattr(segmentation, "segment", counting_segment)
+    monkeypatch.setattr(feature_cache, "segment", counting_segment)
     case = Case("c1", "P1", tmp_path / "ct.nii.gz", None, None, 1)
     first = load_case(case)[1]
     second = load_case(case)[1]
     assert calls == ["auto"] and (first > 0).sum() > 0.5 * (truth > 0).sum()
     assert np.array_equal(first, second) and first.dtype == second.dtype
-    monkeypatch.setattr(segmentation, "describe_method", lambda method: "net (another model)")
+    monkeypatch.setattr(feature_cache, "describe_method", lambda method: "net (another model)")
     load_case(case)
     assert len(calls) == 2  # another segmentation model: segmented again
 
@@ -166,8 +170,9 @@ def test_mask_source_auto_measures_features_on_the_segmenters_mask(tmp_path, mon
     import SimpleITK as sitk
     from expansion_fixtures import hematoma_case
 
-    from HematomaExpansionLib import segmentation_net
-    from HematomaExpansionLib.training import case_label, feature_cache_key, load_case
+    from HematomaExpansionLib.segmentation import net as segmentation_net
+    from HematomaExpansionLib.training.cohort import case_label
+    from HematomaExpansionLib.training.feature_cache import feature_cache_key, load_case
 
     if not segmentation_net.weights_available():
         pytest.skip("bundled segmentation weights not found (models/manifest.json)")

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from HematomaExpansionLib.config import shared_data_dir
-from HematomaExpansionLib.ct_io import read_ct
-from HematomaExpansionLib.pipeline import run_pipeline
-from HematomaExpansionLib.sample import make_sample_case
-from HematomaExpansionLib.segmentation import net_available, segment
+from HematomaExpansionLib.core.config import shared_data_dir
+from HematomaExpansionLib.io.ct_files import read_ct
+from HematomaExpansionLib.pipeline.run_case import run_pipeline
+from HematomaExpansionLib.segmentation.dispatch import net_available, segment
+from HematomaExpansionLib.simulation.sample import make_sample_case
 
 
 def peak_mb() -> float:
@@ -28,7 +28,7 @@ def peak_mb() -> float:
 
 
 def bench_case(name: str, path: Path, methods: list[str]) -> None:
-    from HematomaExpansionLib.expansion_model import ExpansionPredictor
+    from HematomaExpansionLib.expansion.predictor import ExpansionPredictor
 
     t = time.perf_counter()
     ct = read_ct(path)
@@ -72,7 +72,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     methods = (["net"] if net_available() else []) + ["classic"]
     if "net" in methods:  # loaded once per process (sha256 check + torch start-up), like Slicer/batch do
-        from HematomaExpansionLib.segmentation_net import load_model
+        from HematomaExpansionLib.segmentation.net import load_model
 
         t = time.perf_counter()
         load_model()

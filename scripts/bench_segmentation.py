@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Segmentation benchmark (`make bench-seg`): bundled network vs classical baseline, side by side.
 
-Held-out cases: ``simulation.simulate_case(seed, split="val")`` — real *val-split* HemSeg-500
+Held-out cases: ``simulation.cases.simulate_case(seed, split="val")`` — real *val-split* HemSeg-500
 lesion shapes (never seen in training) placed into the real head CT with random derived
 anatomy and acquisition variants (thin/thick slices, gantry tilt, skull-stripped, 512² pixels).
 Lesion-free heads: the real cranium_invesalius CT as is, and four derived lesion-free variants.
@@ -27,8 +27,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HematomaExpansion"))
 
-from HematomaExpansionLib import config  # noqa: E402
-from HematomaExpansionLib.results import LABEL_IPH, LABEL_IVH  # noqa: E402
+from HematomaExpansionLib.core import config  # noqa: E402
+from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH  # noqa: E402
+from HematomaExpansionLib.features.measurement import measure  # noqa: E402
+from HematomaExpansionLib.segmentation import net as segmentation_net  # noqa: E402
+from HematomaExpansionLib.segmentation.classic import segment_classic  # noqa: E402
+from HematomaExpansionLib.simulation.backgrounds import load_background_heads  # noqa: E402
+from HematomaExpansionLib.simulation.cases import simulate_case  # noqa: E402
+from HematomaExpansionLib.simulation.resampling import center_lps, resample_case  # noqa: E402
+from HematomaExpansionLib.simulation.variants import apply_variant  # noqa: E402
 
 TARGETS = {"median_dice": 0.92, "fp_ml": 0.5, "seconds_512x512x30": 5.0}
 
@@ -39,37 +46,12 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def abc2_ml(ct, labels) -> float:
-    try:
-        from HematomaExpansionLib.measurement import measure
-
-        return float(measure(ct, labels).abc2_ml)
-    except ImportError:  # measurement.py not present: Kothari ABC/2 on the largest-area slice
-        m = ct.to_canonical_array(labels == LABEL_IPH) if (labels == LABEL_IPH).any() else ct.to_canonical_array(labels > 0)
-        if not m.any():
-            return 0.0
-        sz, sy, sx = ct.canonical_spacing()
-        k = int(np.argmax(m.sum((1, 2))))
-        pts = np.argwhere(m[k]) * np.array([sy, sx])
-        d = pts[:, None, :] - pts[None, :, :] if len(pts) < 3000 else None
-        if d is None:
-            idx = np.random.default_rng(0).choice(len(pts), 3000, replace=False)
-            pts = pts[idx]
-            d = pts[:, None, :] - pts[None, :, :]
-        dist = np.sqrt((d ** 2).sum(-1))
-        i, j = np.unravel_index(np.argmax(dist), dist.shape)
-        a = dist[i, j]
-        u = (pts[j] - pts[i]) / max(a, 1e-6)
-        perp = pts @ np.array([-u[1], u[0]])
-        b = perp.max() - perp.min()
-        c = m.any((1, 2)).sum() * sz
-        return float(a * b * c / 2.0 / 1000.0)
+    return float(measure(ct, labels).abc2_ml)
 
 
 def methods(which=("net", "classic"), weights=None):
     """The segmenters to compare; ``weights`` benchmarks a candidate weight file instead of the bundled one."""
     out = {}
-    from HematomaExpansionLib import segmentation_net
-
     if "net" in which:
         if weights is not None or segmentation_net.weights_available():
             model = segmentation_net.load_model(weights)  # None = the bundled, sha256-checked weights
@@ -77,24 +59,20 @@ def methods(which=("net", "classic"), weights=None):
         else:
             print("NOTE: no bundled network weights (models/manifest.json) — net column skipped")
     if "classic" in which:
-        from HematomaExpansionLib.segmentation_classic import segment_classic
-
         out["classic"] = segment_classic
     return out
 
 
 def make_512_scan(seed: int):
     """A 512×512×~30 scan (0.488 mm pixels, 5 mm slices) from a held-out case."""
-    from HematomaExpansionLib import simulation as sim
-
-    case = sim.simulate_case(seed, split="val", variant="standard")
+    case = simulate_case(seed, split="val", variant="standard")
     # centred 512×512×30 grid in the case's frame
     d = case.ct.direction
-    c = sim._center_lps(case.ct)
+    c = center_lps(case.ct)
     size = np.array([512, 512, 30])
     sp = np.array([0.488, 0.488, 5.0])
     origin = c - d @ ((size - 1) / 2.0 * sp)
-    ct, lab = sim._resample_case(case.ct, case.labels, tuple(sp), d, size=tuple(size), origin=tuple(origin))
+    ct, lab = resample_case(case.ct, case.labels, tuple(sp), d, size=tuple(size), origin=tuple(origin))
     return ct, lab
 
 
@@ -114,8 +92,6 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from HematomaExpansionLib import simulation as sim
-
     meths = methods(args.methods, args.weights)
     if not meths:
         print("nothing to benchmark")
@@ -124,9 +100,9 @@ def main(argv=None) -> int:
     t_all = time.time()
     for i in range(args.cases):
         seed = args.seed + i
-        case = sim.simulate_case(seed, split="val")
+        case = simulate_case(seed, split="val")
         if case.meta["variant"] == "nohem":  # lesion cases only here; lesion-free heads below
-            case = sim.simulate_case(seed, split="val", variant="standard")
+            case = simulate_case(seed, split="val", variant="standard")
         truth = case.labels
         tv = float((truth > 0).sum() * case.ct.voxel_volume_ml)
         tv_iph = float((truth == LABEL_IPH).sum() * case.ct.voxel_volume_ml)
@@ -149,11 +125,11 @@ def main(argv=None) -> int:
             f"{n}: dice {row[f'{n}_dice']:.3f} vol {row[f'{n}_ml']:6.2f}" for n in meths), flush=True)
 
     # lesion-free real heads
-    heads = sim.load_background_heads()
+    heads = load_background_heads()
     free = [("cranium_invesalius (as is)", heads[0])]
     for j, variant in enumerate(("standard", "thick5", "tilt", "skullstrip")):
-        c = sim.simulate_case(args.seed + 5000 + j, split="val", variant="nohem")
-        c2_ct, _, _ = sim.apply_variant(c.ct, c.labels, variant, np.random.default_rng(j))
+        c = simulate_case(args.seed + 5000 + j, split="val", variant="nohem")
+        c2_ct, _, _ = apply_variant(c.ct, c.labels, variant, np.random.default_rng(j))
         free.append((f"derived lesion-free head ({variant})", c2_ct))
     fp = {n: [] for n in meths}
     for label, ct in free:

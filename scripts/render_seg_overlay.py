@@ -15,9 +15,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HematomaExpansion"))
+
+from HematomaExpansionLib.core.ct_image import CTImage  # noqa: E402
+from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH  # noqa: E402
+from HematomaExpansionLib.segmentation.classic import segment_classic  # noqa: E402
+from HematomaExpansionLib.segmentation.net import segment_net  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,22 +37,12 @@ def main(argv=None) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import SimpleITK as sitk
-
-    from HematomaExpansionLib.ct_image import CTImage
-    from HematomaExpansionLib.results import LABEL_IPH, LABEL_IVH
-    from HematomaExpansionLib.segmentation_net import segment_net
 
     ct = CTImage.from_sitk(sitk.ReadImage(args.ct), source=args.ct)
     net = segment_net(ct)
     masks = {"net": net}
     if not args.no_classic:
-        try:
-            from HematomaExpansionLib.segmentation_classic import segment_classic
-
-            masks["classic"] = segment_classic(ct)
-        except ImportError:
-            pass
+        masks["classic"] = segment_classic(ct)
     vml = ct.voxel_volume_ml
     summary = {k: {"volume_ml": round(float((m > 0).sum() * vml), 2),
                    "iph_ml": round(float((m == LABEL_IPH).sum() * vml), 2),

@@ -1,0 +1,1 @@
+"""Brain and ventricle masks derived from the CT, shared by inference and simulation."""

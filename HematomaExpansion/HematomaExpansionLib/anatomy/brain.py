@@ -1,0 +1,45 @@
+"""Intracranial mask (brain + CSF) of a head CT on its canonical axial array."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..core.morphology import ball
+from .extent import bounding_box, margin_voxels
+
+BONE_HU = 300.0
+SOFT_TISSUE_HU = (-20.0, 120.0)
+BRAIN_EROSION_MM = 5.0
+
+
+def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
+    """Intracranial soft tissue (brain + CSF) on a canonical array; robust to skull stripping.
+
+    Soft tissue (SOFT_TISSUE_HU) > 2 mm from bone, eroded by BRAIN_EROSION_MM (cuts the scalp and
+    the orbits off), largest 3D component, grown back, holes filled per slice. Morphology by
+    distance transforms on the head's bounding box.
+    """
+    out = np.zeros(hu.shape, bool)
+    sl = bounding_box(hu > -300, (1, 1, 1))
+    h = hu[sl]
+    soft = (h > SOFT_TISSUE_HU[0]) & (h < SOFT_TISSUE_HU[1])
+    bone = h > BONE_HU
+    if bone.sum() < 0.002 * h.size:  # skull-stripped
+        brain = ndi.binary_opening(soft, ball(1.5, spacing))
+    else:
+        far = ndi.distance_transform_edt(~bone, sampling=spacing) > 2.0
+        core = ndi.distance_transform_edt(soft & far, sampling=spacing) > BRAIN_EROSION_MM
+        lab, n = ndi.label(core)
+        if n == 0:
+            return out
+        sizes = ndi.sum(core, lab, np.arange(1, n + 1))
+        largest = lab == (1 + int(np.argmax(sizes)))
+        sl2 = bounding_box(largest, margin_voxels(BRAIN_EROSION_MM + 2, spacing))
+        grown = np.zeros_like(largest)
+        grown[sl2] = ndi.distance_transform_edt(~largest[sl2], sampling=spacing) <= BRAIN_EROSION_MM + 1.0
+        brain = grown & soft & ~bone
+    for k in range(brain.shape[0]):
+        brain[k] = ndi.binary_fill_holes(brain[k])
+    out[sl] = brain & ~bone
+    return out

@@ -1,0 +1,1 @@
+"""The ``hematoma-expansion`` command line: argument parsing and dispatch only."""

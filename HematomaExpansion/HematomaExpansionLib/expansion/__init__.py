@@ -1,0 +1,1 @@
+"""Expansion prediction: classifier, predictor, clinical scores (BAT, BRAIN) and expansion definitions."""

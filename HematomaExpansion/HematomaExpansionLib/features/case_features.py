@@ -1,0 +1,39 @@
+"""The image features of one case (volumes, NCCT signs, radiomics), as the expansion model reads them."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..core.ct_image import CTImage
+from ..core.results import LABEL_IVH
+from . import radiomics, signs
+
+# bump when a feature's definition changes: cached training features are recomputed
+FEATURE_VERSION = "features-2"
+
+
+def volume_features(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
+    vml = ct.voxel_volume_ml
+    labels = np.asarray(labels)
+    ivh = float(np.count_nonzero(labels == LABEL_IVH) * vml)
+    iph = float(np.count_nonzero(labels > 0) * vml) - ivh
+    return {
+        "volume_iph_ml": iph, "volume_ivh_ml": ivh, "volume_log_iph": math.log1p(iph),
+        "volume_ivh_present": float(ivh > 0),
+    }
+
+
+def image_features(ct: CTImage, labels: np.ndarray, filters=("Original",)) -> tuple[dict[str, float], dict[str, float]]:
+    """Volume + NCCT-sign + radiomics features (no CNN). Returns (features, timings in s)."""
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    feats = volume_features(ct, labels)
+    feats.update(signs.measure_signs(ct, labels))
+    t["signs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    feats.update(radiomics.extract(ct, labels, filters))
+    t["radiomics"] = time.perf_counter() - t0
+    return feats, t

@@ -1,0 +1,1 @@
+"""Running the whole pipeline on one case and on a batch of cases."""

@@ -1,0 +1,92 @@
+"""The one pipeline behind every front end: CTImage (+ optional mask) → Prediction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.ct_image import CTImage
+from ..core.errors import NoHemorrhageError, SegmentationError
+from ..core.results import Prediction
+from ..expansion.predictor import ExpansionPredictor
+from ..features.clinical import CLINICAL_ALIASES
+from ..features.measurement import measure, scan_edge_warnings
+from ..segmentation.dispatch import describe_method, segment
+
+log = logging.getLogger(__name__)
+
+MIN_SCORABLE_VOLUME_ML = 0.2  # below this, radiomics/shape features are noise; refuse to score
+
+
+def validate_mask(ct: CTImage, mask: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != ct.shape:
+        raise SegmentationError(
+            f"mask grid {mask.shape[::-1]} (i,j,k) does not match the CT grid {ct.shape[::-1]}; "
+            "the mask must be drawn on this CT"
+        )
+    if mask.min() < 0:
+        raise SegmentationError("mask has negative labels; expected 0 = background, 1 = IPH, 2 = IVH")
+    labels = mask.astype(np.uint8)
+    labels[(mask > 0) & (mask != 1) & (mask != 2)] = 1  # any other positive label counts as hemorrhage
+    return labels
+
+
+def run_pipeline(
+    ct: CTImage,
+    mask: np.ndarray | None = None,
+    clinical: dict[str, Any] | None = None,
+    seg_method: str = "auto",
+    definition: str | None = None,
+    models_dir: Path | None = None,
+    predictor: Any | None = None,
+    score: bool = True,
+) -> Prediction:
+    """Segment (unless ``mask`` is given), measure, and score one CT.
+
+    ``predictor``: an already loaded expansion model (re-used across cases in batch / Slicer);
+    loaded from ``models_dir`` for ``definition`` otherwise. ``score=False`` stops after measuring.
+    """
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    t0 = time.perf_counter()
+    if mask is None:
+        labels = segment(ct, method=seg_method)
+        mask_source = describe_method(seg_method)
+    else:
+        labels = validate_mask(ct, mask)
+        mask_source = "user"
+    timings["segmentation"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    measurements = measure(ct, labels)
+    warnings += scan_edge_warnings(ct, labels)
+    timings["measurement"] = time.perf_counter() - t0
+
+    model_output = None
+    if score:
+        if measurements.volume_ml <= 0:
+            raise NoHemorrhageError(
+                "no hemorrhage found in this scan (mask is empty); nothing to score. "
+                "If there is a bleed, draw it in Segment Editor or pass --mask"
+            )
+        if measurements.volume_ml < MIN_SCORABLE_VOLUME_ML:
+            raise NoHemorrhageError(
+                f"hemorrhage of {measurements.volume_ml:.2f} mL is below the {MIN_SCORABLE_VOLUME_ML} mL "
+                "that can be scored reliably"
+            )
+        if predictor is None:
+            predictor = ExpansionPredictor.load(models_dir=models_dir, definition=definition)
+        t0 = time.perf_counter()
+        model_output = predictor.predict(ct, labels, clinical or {})
+        timings["prediction"] = time.perf_counter() - t0
+        unused = model_output.scores.get("model_variant", {}).get("unused_clinical_inputs") or []
+        if unused:
+            warnings.append(f"clinical inputs not used by model {model_output.model_id}: {', '.join(unused)} "
+                            f"(it reads {', '.join(CLINICAL_ALIASES)})")
+    return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings)
+

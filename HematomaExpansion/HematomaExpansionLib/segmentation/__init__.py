@@ -1,0 +1,1 @@
+"""Hematoma segmentation: the bundled network, the classical baseline, post-processing and method dispatch."""

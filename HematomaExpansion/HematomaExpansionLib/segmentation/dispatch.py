@@ -1,0 +1,50 @@
+"""Hemorrhage segmentation entry point: picks the method, returns labels on the CT's grid.
+
+Methods: ``net`` (bundled attention U-Net, see ``net.py``), ``classic`` (documented
+threshold/morphology baseline, see ``classic.py``), ``auto`` (net when its weights are
+bundled, classic otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..core.ct_image import CTImage
+from ..core.errors import HematomaExpansionError
+from . import net
+from .classic import segment_classic
+
+log = logging.getLogger(__name__)
+
+METHODS = ("auto", "net", "classic")
+
+
+def net_available() -> bool:
+    return net.weights_available()
+
+
+def resolve_method(method: str) -> str:
+    if method not in METHODS:
+        raise HematomaExpansionError(f"unknown segmentation method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "auto":
+        return "net" if net_available() else "classic"
+    return method
+
+
+def describe_method(method: str) -> str:
+    """The mask source recorded in results: ``classic`` or ``net (<model id> <version>, threshold)``."""
+    resolved = resolve_method(method)
+    if resolved == "net":
+        return f"net ({net.model_description()})"
+    return resolved
+
+
+def segment(ct: CTImage, method: str = "auto") -> np.ndarray:
+    """uint8 labels on ``ct``'s grid: 0 background, 1 intraparenchymal, 2 intraventricular."""
+    resolved = resolve_method(method)
+    log.info("segmenting %s with the %s method", ct.source or "image", resolved)
+    if resolved == "net":
+        return net.segment_net(ct)
+    return segment_classic(ct)

@@ -1,0 +1,1 @@
+"""Data engine (development only): simulated hemorrhage cases, cohorts and the demo sample."""

@@ -1,0 +1,140 @@
+"""Lesion-free real head CTs for the data engine: loading, derived anatomies, canonical anatomy.
+
+Data (``config.shared_data_dir()``; ``data_dir`` arguments override): backgrounds are
+``realct/cranium_invesalius.nii.gz`` (real adult NCCT, no bleed). Anatomical variety is derived
+from it by random similarity transforms (mirror, ±12° yaw/roll, ±8 % scale) and HU offsets
+(``derive_background``). ``realct/mistie_0034`` contains a real unlabelled ICH + IVH and is
+therefore *not* used as background (its blood would be taught as "not blood"); it is kept for
+the qualitative check only.
+
+``anatomy(background)``: brain, ventricles (``anatomy.brain``/``anatomy.ventricles``, shared with
+inference), depth below the intracranial boundary, and the parenchyma where IPH may be placed
+(at least ``PARENCHYMA_MARGIN_MM`` deep, not ventricle, denser than CSF). All geometry is done on
+the canonical axial array (``CTImage.to_canonical_array``: [S, P, L]).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from ..anatomy.brain import brain_mask_canonical
+from ..anatomy.extent import bounding_box
+from ..anatomy.ventricles import CSF_HU, ventricle_mask_canonical
+from ..core import config
+from ..core.ct_image import CTImage
+from ..io.ct_files import read_ct
+from .resampling import center_lps, resample
+
+PARENCHYMA_MARGIN_MM = 4.0
+BACKGROUND_FILES = ("cranium_invesalius.nii.gz",)
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """``data_dir``, or the shared data folder when None."""
+    return Path(data_dir) if data_dir is not None else config.shared_data_dir()
+
+
+@functools.lru_cache(maxsize=4)
+def shared_background_heads(data_dir: str) -> tuple[CTImage, ...]:
+    """The background heads under ``data_dir`` (cached, shared: do not modify; anatomy caches on them)."""
+    out = []
+    for name in BACKGROUND_FILES:
+        p = Path(data_dir) / "realct" / name
+        if p.exists():
+            ct = read_ct(p, validate=False)
+            ct.metadata["background"] = name
+            out.append(ct)
+    return tuple(out)
+
+
+def load_background_heads(data_dir: str | Path | None = None) -> list[CTImage]:
+    """Lesion-free real head CTs (currently cranium_invesalius). Copies; safe to modify.
+
+    For more anatomical variety use ``derive_background(head, rng)``.
+    """
+    heads = shared_background_heads(str(resolve_data_dir(data_dir)))
+    if not heads:
+        raise FileNotFoundError(f"no background head CT under {resolve_data_dir(data_dir) / 'realct'}")
+    return [CTImage(h.array.copy(), h.spacing, h.origin, h.direction.copy(), h.source,
+                    {k: v for k, v in h.metadata.items() if not k.startswith("_")}) for h in heads]
+
+
+@dataclass
+class Anatomy:
+    """Canonical-space anatomy of a background: HU, spacing, brain, parenchyma, ventricles."""
+
+    hu: np.ndarray
+    spacing: tuple[float, float, float]
+    brain: np.ndarray
+    parenchyma: np.ndarray  # allowed region for IPH
+    ventricles: np.ndarray
+    depth: np.ndarray  # mm from the intracranial boundary
+
+
+def anatomy(background: CTImage) -> Anatomy:
+    cached = background.metadata.get("_anatomy")
+    if isinstance(cached, Anatomy):
+        return cached
+    hu = background.to_canonical_array()
+    sp = background.canonical_spacing()
+    pre = background.metadata.get("_anatomy_labels")
+    if isinstance(pre, np.ndarray) and pre.shape == background.shape:
+        lab = background.to_canonical_array(pre)
+        brain, vent = lab >= 1, lab == 2
+    else:
+        brain = brain_mask_canonical(hu, sp)
+        vent = ventricle_mask_canonical(hu, brain, sp)
+    depth = np.zeros(hu.shape, np.float32)
+    pre_d = background.metadata.get("_anatomy_depth")
+    if isinstance(pre_d, np.ndarray) and pre_d.shape == background.shape:
+        depth = background.to_canonical_array(pre_d).astype(np.float32) * brain
+    elif brain.any():
+        sl = bounding_box(brain, (1, 1, 1))
+        depth[sl] = ndi.distance_transform_edt(brain[sl], sampling=sp)
+    par = brain & (depth >= PARENCHYMA_MARGIN_MM) & ~vent & (hu > CSF_HU[1] - 3)
+    an = Anatomy(hu, sp, brain, par, vent, depth)
+    background.metadata["_anatomy"] = an
+    return an
+
+
+def derive_background(head: CTImage, rng: np.random.Generator, strength: float = 1.0) -> CTImage:
+    """A new lesion-free head from a real one: mirror, small rotation/scale, HU offset (same grid)."""
+    c = center_lps(head)
+    angles = rng.uniform(-12, 12, 3) * strength * np.array([0.5, 0.5, 1.0])  # roll, pitch, yaw (deg)
+    scale = 1.0 + rng.uniform(-0.08, 0.08) * strength
+    mirror = rng.random() < 0.5
+    tx = sitk.Euler3DTransform()
+    tx.SetCenter([float(v) for v in c])
+    tx.SetRotation(*[math.radians(a) for a in angles])
+    m = np.array(tx.GetMatrix()).reshape(3, 3) / scale
+    if mirror:
+        m = m @ np.diag([-1.0, 1.0, 1.0])
+    aff = sitk.AffineTransform(3)
+    aff.SetCenter([float(v) for v in c])
+    aff.SetMatrix([float(v) for v in m.ravel()])
+    aff.SetTranslation([float(v) for v in rng.uniform(-4, 4, 3) * strength])
+    arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=aff)
+    an = anatomy(head)
+    lab = (an.brain.astype(np.uint8) + an.ventricles.astype(np.uint8))
+    lab_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=aff,
+                       interp=sitk.sitkNearestNeighbor, default=0, array=head.from_canonical_array(lab),
+                       pixel=None)
+    depth_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=aff,
+                         default=0, array=head.from_canonical_array(an.depth)) / scale
+    offset = rng.uniform(-3.0, 3.0) * strength
+    soft = (arr > -50) & (arr < 150)
+    arr = arr.astype(np.float32)
+    arr[soft] += offset
+    out = CTImage(arr, head.spacing, head.origin, head.direction.copy(), head.source,
+                  {"background": head.metadata.get("background", ""), "derived": {
+                      "angles_deg": [round(float(a), 2) for a in angles], "scale": round(float(scale), 3),
+                      "mirror": bool(mirror), "hu_offset": round(float(offset), 2)},
+                   "_anatomy_labels": lab_arr.astype(np.uint8), "_anatomy_depth": depth_arr.astype(np.float32)})
+    return out

@@ -1,0 +1,1 @@
+"""Development only: cohort tables, feature cache, cross-validation, model fitting, CNN and segmentation training, metrics."""

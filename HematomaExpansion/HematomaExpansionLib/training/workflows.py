@@ -1,0 +1,136 @@
+"""The train and evaluate workflows: cohort table → features → cross-validation or held-out
+evaluation → report (and the fitted model written with its manifest entry)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..core import config
+from ..core.errors import CohortError
+from ..expansion.classifier import best_threshold
+from ..expansion.predictor import ExpansionPredictor
+from ..features.clinical import clinical_features
+from ..outputs.metrics_report import write_report
+from ..segmentation.dispatch import describe_method
+from .cnn import add_oof_deep_features
+from .cohort import case_label, read_cohort
+from .cv import bat_values, cross_validate
+from .feature_cache import extract_features, load_case
+from .fit import fit_model, write_model
+from .metrics import evaluate_scores
+
+
+def cohort_labels(cases, definition: str, progress: bool) -> np.ndarray:
+    return np.array([case_label(c, definition) for c in tqdm(cases, desc="labels", disable=not progress)], int)
+
+
+def describe_feature_masks(cases) -> str:
+    """Which baseline masks the features were measured on, for reports and the model file."""
+    given = sum(c.feature_mask is not None for c in cases)
+    if given == len(cases):
+        return "given baseline masks"
+    auto = describe_method("auto")
+    if given == 0:
+        return f"auto-segmented ({auto})"
+    return f"{given} given, {len(cases) - given} auto-segmented ({auto})"
+
+
+def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds: int = 5, seed: int = 0,
+                 filters=("Original",), models_dir: str | None = None, model_id: str | None = None,
+                 version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
+                 use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
+                 workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
+    cases = read_cohort(cohort, mask_source)
+    feature_masks = describe_feature_masks(cases)
+    y = cohort_labels(cases, definition, progress)
+    if y.sum() < 2 or (len(y) - y.sum()) < 2:
+        raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
+                          f"under the {definition} definition; need at least 2 of each")
+    feats = extract_features(cases, filters, progress, use_cache, workers=workers)
+    deep_info = None
+    if cnn:
+        feats, deep_info = add_oof_deep_features(cases, feats, y, epochs=cnn_epochs, seed=seed,
+                                                progress=progress)
+    cv = cross_validate(cases, feats, y, clf_params, folds, seed, progress)
+    thr = best_threshold(y, cv["oof"])
+    res = {
+        "fusion model (CV)": evaluate_scores(y, cv["oof"], thr, seed=seed),
+        "volume only (CV)": evaluate_scores(y, cv["oof_volume"], thr, seed=seed),
+    }
+    if np.isfinite(cv["oof_bat"]).all():
+        res["BAT score (CV, logistic)"] = evaluate_scores(y, cv["oof_bat"], thr, seed=seed)
+    mid = model_id or f"expansion-{definition}"
+    meta = {"cohort": str(cohort), "definition": definition, "n_cases": len(y), "n_patients": len({c.patient_id for c in cases}),
+            "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
+            "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
+            "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
+            "feature_masks": feature_masks}
+    jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
+                                           "fusion model (CV)")
+    out = {"report_json": str(jpath), "report_html": str(hpath), "cv_auc": res["fusion model (CV)"]["auc"],
+           "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"]}
+    if save:
+        model = fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
+                                   extra={"cohort": Path(cohort).name, "feature_masks": feature_masks})
+        mdir = Path(models_dir) if models_dir else config.models_dir()
+        extra_files = []
+        if cnn and deep_info is not None:
+            model["cnn"] = deep_info["model_entry"](mdir, mid)
+            extra_files.append(mdir / model["cnn"]["file"])
+        metrics = {"cv_auc": round(out["cv_auc"], 4), "cv_auc_ci95": [round(v, 4) for v in out["cv_auc_ci95"]],
+                   "cv_volume_only_auc": round(out["volume_only_auc"], 4),
+                   "cv_calibration_slope": round(res["fusion model (CV)"]["calibration_slope"], 3),
+                   "cv_brier": round(res["fusion model (CV)"]["brier"], 4)}
+        path = write_model(model, mdir, metrics, extra_files)
+        out["model_file"] = str(path)
+        out["model_id"] = mid
+    return out
+
+
+def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, model_id: str | None = None,
+                   report_dir: str = "evaluate-report", threshold: float | None = None, use_cache: bool = True,
+                   progress: bool = True, workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
+    pred = ExpansionPredictor.load(models_dir=models_dir, definition=definition, model_id=model_id)
+    cases = read_cohort(cohort, mask_source)
+    y = cohort_labels(cases, definition, progress)
+    feats = extract_features(cases, pred.filters, progress, use_cache, workers=workers)
+    probs, variants = [], []
+    for c, f in zip(tqdm(cases, desc="predict", disable=not progress), feats):
+        f = dict(f)
+        if pred.cnn is not None:
+            ct, labels = load_case(c)
+            deep, _ = pred.cnn.features(ct, labels, gradcam=False)
+            f.update(deep)
+        clin = clinical_features(c.clinical)
+        f.update(clin)
+        v, _ = pred.choose_variant(clin)
+        variants.append(v)
+        probs.append(float(pred.variants[v].predict_proba(f)[0]))
+    p = np.array(probs)
+    thr = threshold if threshold is not None else pred.variants[variants[0]].threshold
+    res = {f"{pred.model_id} (held-out)": evaluate_scores(y, p, thr)}
+    base = pred.model.get("baselines", {})
+    vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
+    if "volume_only" in base:
+        b = base["volume_only"]
+        res["volume only"] = evaluate_scores(y, 1 / (1 + np.exp(-(b["coef"] * vol + b["intercept"]))), thr)
+    bat = bat_values(feats, cases)
+    if "bat" in base and np.isfinite(bat).all():
+        b = base["bat"]
+        res["BAT score (logistic)"] = evaluate_scores(y, 1 / (1 + np.exp(-(b["coef"] * bat + b["intercept"]))), thr)
+    meta = {"cohort": str(cohort), "definition": definition, "model_id": pred.model_id, "model_version": pred.version,
+            "n_cases": len(y), "n_expanding": int(y.sum()), "variants_used": {v: variants.count(v) for v in set(variants)},
+            "feature_masks": describe_feature_masks(cases),
+            "model_training": pred.model.get("training", {})}
+    jpath, hpath = write_report(report_dir, f"Expansion model — evaluation on {Path(cohort).name} ({definition})",
+                                           res, meta, f"{pred.model_id} (held-out)")
+    main = res[f"{pred.model_id} (held-out)"]
+    return {"report_json": str(jpath), "report_html": str(hpath), "auc": main["auc"], "auc_ci95": main["auc_ci95"],
+            "volume_only_auc": res.get("volume only", {}).get("auc"), "calibration_slope": main["calibration_slope"],
+            "calibration_intercept": main["calibration_intercept"], "average_precision": main["average_precision"],
+            "brier": main["brier"], "at_threshold": main["at_threshold"]}
