@@ -291,7 +291,7 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.setCases(list(files))
 
     def setCases(self, paths: list) -> None:
-        from HematomaExpansionLib.pipeline.batch import case_stem, collect_inputs
+        from HematomaExpansionLib.pipeline.batch_inputs import case_stem, collect_inputs
 
         self._casePaths = [str(p) for p in collect_inputs(paths)]
         self.ui.caseListWidget.clear()

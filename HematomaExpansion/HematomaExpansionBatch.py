@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict], int]:
     if not args.segment_only:
         load_predictor(args.definition)  # a missing or broken model stops here, not once per case
     rows = run_batch_in_scene(args.inputs, args.output_dir, options, scene=slicer.mrmlScene)
-    failed = sum(r["status"] != "ok" for r in rows)
+    failed = sum(r["status"] == "error" for r in rows)  # a normal scan (no_hemorrhage) is an answer
     log.info("%d case(s) done, %d failed; summary: %s", len(rows), failed, args.output_dir / SUMMARY_FILE)
     return rows, EXIT_SOME_FAILED if failed else EXIT_OK
 

@@ -11,7 +11,8 @@ import SimpleITK as sitk
 
 from HematomaExpansionLib.cli.main import main
 from HematomaExpansionLib.core import config
-from HematomaExpansionLib.pipeline.batch import BatchOptions, collect_inputs, run_batch
+from HematomaExpansionLib.pipeline.batch import BatchOptions, run_batch
+from HematomaExpansionLib.pipeline.batch_inputs import collect_inputs
 from HematomaExpansionLib.simulation.sample import make_sample_case
 
 
@@ -87,27 +88,40 @@ def test_batch_survives_bad_cases_and_resumes(scans, tmp_path):
     rows = run_batch(inputs, out, options, progress=False)
     by_input = {r["input"]: r for r in rows}
     assert by_input[str(bad)]["status"] == "error" and "not a readable image" in by_input[str(bad)]["error"]
-    assert by_input[str(clean)]["status"] == "error" and "no hemorrhage" in by_input[str(clean)]["error"]
+    # a scan without hemorrhage is an answer: volume 0, no probability, its outputs written
+    normal = by_input[str(clean)]
+    assert normal["status"] == "no_hemorrhage" and normal["volume_ml"] == 0 and normal["he_probability"] is None
+    normal_dir = out.with_name("results_cases") / normal["case_id"]
+    assert (normal_dir / "mask.nii.gz").exists() and (normal_dir / "report.html").exists()
     assert all(by_input[str(p)]["status"] == "ok" for p in paths)
     table = list(csv.DictReader(out.open()))
-    assert len(table) == 4 and {r["status"] for r in table} == {"ok", "error"}
+    assert len(table) == 4 and {r["status"] for r in table} == {"ok", "no_hemorrhage", "error"}
+    assert [r["he_probability"] for r in table if r["status"] == "no_hemorrhage"] == [""]
     assert out.with_suffix(".json").exists() and out.with_suffix(".html").exists()
-    # Re-run: finished cases are skipped (0 s recorded), failures retried.
+    # Re-run with nothing changed: no case is redone, failures included (0 s recorded).
     again = run_batch(inputs, out, options, progress=False)
-    again_by_input = {r["input"]: r for r in again}
-    assert all(again_by_input[str(p)]["seconds"] == 0.0 for p in paths)
-    assert again_by_input[str(bad)]["status"] == "error"
-    assert [r["he_probability"] for r in again if r["status"] == "ok"] == [r["he_probability"] for r in rows if r["status"] == "ok"]
+    assert all(r["seconds"] == 0.0 for r in again)
+    assert [(r["status"], r["error"]) for r in again] == [(r["status"], r["error"]) for r in rows]
+    assert [r.get("he_probability") for r in again] == [r.get("he_probability") for r in rows]
+    # --retry-failed redoes only the failures
+    error_file = out.with_name("results_cases") / by_input[str(bad)]["case_id"] / "error.json"
+    stamp = error_file.stat().st_mtime_ns
+    retried = {r["input"]: r for r in run_batch(inputs, out, options, progress=False, retry_failed=True)}
+    assert error_file.stat().st_mtime_ns != stamp and retried[str(bad)]["status"] == "error"
+    assert all(retried[str(p)]["seconds"] == 0.0 for p in paths)
 
 
 def test_batch_cli_exit_status_reports_failures(scans, tmp_path):
-    d, paths, bad, _ = scans
+    d, paths, bad, clean = scans
     lst = tmp_path / "list.txt"
     lst.write_text(f"# scans\n{paths[0]}\n{bad}\n")
     rc = main(["batch", str(lst), "--output", str(tmp_path / "r.csv"), "--method", "classic", "--no-progress"])
     assert rc == 3
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "error"]
+    # normal scans are not failures: the exit status is 0
+    lst.write_text(f"{paths[0]}\n{clean}\n")
+    assert main(["batch", str(lst), "--output", str(tmp_path / "n.csv"), "--method", "classic", "--no-progress"]) == 0
 
 
 def test_demo_end_to_end(tmp_path, capsys):

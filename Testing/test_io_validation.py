@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from dicom_fixtures import write_dicom_series
 
 from HematomaExpansionLib.core.ct_image import CTImage
 from HematomaExpansionLib.core.errors import (
@@ -124,36 +123,9 @@ def test_skull_stripped_ct_is_accepted(tmp_path, sample_case):
     assert read_ct(p).metadata.get("skull_stripped") is True
 
 
-def _dicom_series(folder, ct: CTImage, modality="CT", tilt_mm_per_slice=0.0, skip=None):
-    folder.mkdir()
-    series_uid, study_uid = generate_uid(), generate_uid()
-    for k in range(ct.shape[0]):
-        if skip is not None and k == skip:
-            continue
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage if modality == "CT" else MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(folder / f"{k:03d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series_uid, study_uid
-        ds.PatientID, ds.InstanceNumber = "TEST", k + 1
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.ImagePositionPatient = [0.0, k * tilt_mm_per_slice, k * ct.spacing[2]]
-        ds.PixelSpacing = [ct.spacing[1], ct.spacing[0]]
-        ds.SliceThickness = ct.spacing[2]
-        ds.Rows, ds.Columns = ct.shape[1], ct.shape[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-        ds.PixelData = (ct.array[k] + 1024).clip(0, 4095).astype(np.uint16).tobytes()
-        ds.save_as(str(folder / f"{k:03d}.dcm"), enforce_file_format=True)
-    return folder
-
-
 def test_dicom_series_reads_in_hu(tmp_path, small_sample_case):
     ct, _, _ = small_sample_case
-    back = read_ct(_dicom_series(tmp_path / "dcm", ct))
+    back = read_ct(write_dicom_series(tmp_path / "dcm", ct))
     assert back.shape == ct.shape
     np.testing.assert_allclose(back.array, ct.array.clip(-1024, 3071), atol=0.5)
     assert back.metadata["modality"] == "CT"
@@ -162,19 +134,19 @@ def test_dicom_series_reads_in_hu(tmp_path, small_sample_case):
 def test_dicom_mr_modality_refused(tmp_path, small_sample_case):
     ct, _, _ = small_sample_case
     with pytest.raises(NotACTError, match="Modality is 'MR'"):
-        read_ct(_dicom_series(tmp_path / "dcm", ct, modality="MR"))
+        read_ct(write_dicom_series(tmp_path / "dcm", ct, modality="MR"))
 
 
 def test_dicom_gantry_tilt_refused(tmp_path, small_sample_case):
     ct, _, _ = small_sample_case
     with pytest.raises(GeometryError, match="gantry tilt"):
-        read_ct(_dicom_series(tmp_path / "dcm", ct, tilt_mm_per_slice=1.5))
+        read_ct(write_dicom_series(tmp_path / "dcm", ct, tilt_mm_per_slice=1.5))
 
 
 def test_dicom_missing_slice_refused(tmp_path, small_sample_case):
     ct, _, _ = small_sample_case
     with pytest.raises(GeometryError, match="unequal slice spacing"):
-        read_ct(_dicom_series(tmp_path / "dcm", ct, skip=5))
+        read_ct(write_dicom_series(tmp_path / "dcm", ct, skip=5))
 
 
 def test_mask_round_trip_and_wrong_grid(tmp_path, small_sample_case):

@@ -346,7 +346,7 @@ def test_parse_clinical_and_definitions():
 
 def test_case_discovery_for_the_case_list(tmp_path):
     from HematomaExpansionLib.core.errors import InputNotFoundError
-    from HematomaExpansionLib.pipeline.batch import case_stem, collect_inputs
+    from HematomaExpansionLib.pipeline.batch_inputs import case_stem, collect_inputs
 
     (tmp_path / "a.nii.gz").write_bytes(b"x")
     (tmp_path / "b.nrrd").write_bytes(b"x")
@@ -496,7 +496,8 @@ def _read_csv(path):
 
 
 def test_batch_one_bad_case_never_stops_the_others(mrml_scene, tmp_path, bundled_predictor):
-    from HematomaExpansionLib.pipeline.batch import CSV_COLUMNS, case_id_for
+    from HematomaExpansionLib.pipeline.batch import CSV_COLUMNS
+    from HematomaExpansionLib.pipeline.batch_inputs import case_id_for
 
     batch = _batch_module()
     good, info = _write_sample(tmp_path)

@@ -17,8 +17,11 @@ from ..features.clinical import parse_clinical
 from ..features.measurement import measure
 from ..io.ct_files import read_ct, write_labels
 from ..io.masks import read_mask
+from ..outputs.batch_summary import status_counts
 from ..outputs.case_outputs import write_case_outputs
-from ..pipeline.batch import BatchOptions, collect_inputs, run_batch
+from ..pipeline.batch import BatchOptions, run_batch
+from ..pipeline.batch_inputs import collect_cases
+from ..pipeline.executors import EXECUTORS
 from ..pipeline.run_case import run_pipeline
 from ..segmentation.dispatch import METHODS, resolve_method, segment
 from ..simulation.sample import make_sample_case
@@ -47,12 +50,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("batch", help="run predict over many scans (resumable, CSV/JSON/HTML)",
-                       description="INPUTS: files, DICOM folders, folders of volumes, or .txt/.csv lists of paths. "
-                                   "Re-running skips finished cases and retries failed ones.")
+                       description="INPUTS: files, DICOM folders, folders of volumes, .txt/.csv lists of paths, or a "
+                                   "case table (CSV with columns ct, and optionally mask, patient_id and clinical "
+                                   "columns). Every scan gets a row with status ok, no_hemorrhage, too_small or error. "
+                                   "Re-running skips every case whose input, options and models are unchanged "
+                                   "(failures too, unless --retry-failed). Exit status 3 when some case errored.")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--output", "-o", required=True, help="results table (.csv); .json and .html are written beside it")
     p.add_argument("--cases-dir", help="per-case output folders (default: <output stem>_cases beside the table)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this machine; dask: a Dask cluster (--scheduler ADDRESS, or a LocalCluster of --workers)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--retry-failed", action="store_true", help="redo cases that failed before (default: keep their error)")
+    p.add_argument("--clinical", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="clinical inputs for every case (a case table's own columns take precedence)")
+    p.add_argument("--dicom-seg", action="store_true",
+                   help="also write seg.dcm, a DICOM Segmentation referencing the source series, for DICOM inputs")
+    p.add_argument("--segment-only", action="store_true", help="segment and measure only; no expansion model")
     p.add_argument("--definition", choices=DEFINITIONS, default=None)
     p.add_argument("--method", choices=METHODS, default="auto")
     p.add_argument("--models-dir")
@@ -112,15 +127,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise HematomaExpansionError("--workers must be at least 1")
-    options = BatchOptions(definition=args.definition, seg_method=args.method, models_dir=args.models_dir)
-    inputs = collect_inputs(args.inputs)
-    rows = run_batch(inputs, Path(args.output), options, workers=args.workers,
-                     cases_dir=Path(args.cases_dir) if args.cases_dir else None, progress=not args.no_progress)
-    failed = [r for r in rows if r.get("status") != "ok"]
-    print(f"{len(rows) - len(failed)} of {len(rows)} cases succeeded; table: {Path(args.output).resolve()}", file=sys.stderr)
-    for r in failed:
-        print(f"  failed: {r['input']}: {r['error']}", file=sys.stderr)
-    return 0 if not failed else 3
+    if args.scheduler and args.executor != "dask":
+        raise HematomaExpansionError("--scheduler needs --executor dask")
+    options = BatchOptions(definition=args.definition, seg_method=args.method, models_dir=args.models_dir,
+                           clinical=parse_clinical(args.clinical), score=not args.segment_only, dicom_seg=args.dicom_seg)
+    cases = collect_cases(args.inputs)
+    rows = run_batch(cases, Path(args.output), options, workers=args.workers,
+                     cases_dir=Path(args.cases_dir) if args.cases_dir else None, progress=not args.no_progress,
+                     retry_failed=args.retry_failed, executor=args.executor, scheduler=args.scheduler)
+    counts = status_counts(rows)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    print(f"{len(rows)} cases: {summary}; table: {Path(args.output).resolve()}", file=sys.stderr)
+    for r in rows:
+        if r.get("status") == "error":
+            print(f"  error: {r['input']}: {r['error']}", file=sys.stderr)
+    return 3 if counts["error"] else 0
 
 
 # The demo patient's clinical inputs: every one the model reads, so the image + clinical model runs.

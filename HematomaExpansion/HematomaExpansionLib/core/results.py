@@ -101,12 +101,15 @@ class Prediction:
     model: ModelOutput | None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # "ok" (scored or measured), "no_hemorrhage" (empty mask) or "too_small" (below the scorable volume)
+    status: str = "ok"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The result.json content (CLI contract names)."""
         m = self.measurements
         out: dict[str, Any] = {
             "source": self.source,
+            "status": self.status,
             "volume_ml": round(m.volume_ml, 3),
             "iph_volume_ml": round(m.iph_volume_ml, 3),
             "ivh_volume_ml": round(m.ivh_volume_ml, 3),

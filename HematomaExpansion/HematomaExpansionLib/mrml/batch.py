@@ -20,7 +20,8 @@ from ..core.errors import HematomaExpansionError
 from ..core.results import Contribution, Measurements, ModelOutput, Prediction
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask
-from ..pipeline.batch import BatchOptions, case_id_for, case_stem, collect_inputs, run_batch
+from ..pipeline.batch import BatchOptions, run_batch
+from ..pipeline.batch_inputs import case_stem, collect_cases
 from .definitions import definition_argument
 from .segments import labels_to_segmentation_node
 from .tables import prediction_to_table_node
@@ -90,12 +91,12 @@ def run_batch_in_scene(items: list[str], output_dir: Path, options: BatchOptions
     Slicer files to every successful case. Returns the summary rows; a case whose Slicer files cannot
     be written is returned with status "error" (results.csv keeps the core's row)."""
     output_dir = Path(output_dir)
-    inputs = collect_inputs(items)
-    rows = run_batch(inputs, output_dir / SUMMARY_FILE, options, cases_dir=output_dir, progress=False)
-    paths = {case_id_for(p): p for p in inputs}
+    cases = collect_cases(items)
+    rows = run_batch(cases, output_dir / SUMMARY_FILE, options, cases_dir=output_dir, progress=False)
+    paths = {case.case_id: case.path for case in cases}
     for row in rows:
         case_dir = output_dir / str(row["case_id"])
-        if row.get("status") != "ok" or _scene_outputs_up_to_date(case_dir):
+        if row.get("status") == "error" or _scene_outputs_up_to_date(case_dir):
             continue
         try:
             write_scene_outputs(case_dir, paths[row["case_id"]], scene)

@@ -8,7 +8,7 @@ from typing import Any
 from ..core.results import Prediction
 from ..expansion.predictor import ExpansionPredictor
 from ..io.ct_files import read_ct
-from ..pipeline.batch import case_stem
+from ..pipeline.batch_inputs import case_stem
 from ..pipeline.run_case import run_pipeline
 from .definitions import definition_argument
 from .heatmap import heatmap_to_volume_node

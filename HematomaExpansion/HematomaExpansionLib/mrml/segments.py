@@ -12,6 +12,7 @@ from vtk.util.numpy_support import vtk_to_numpy
 
 from ..core.errors import HematomaExpansionError
 from ..core.results import LABEL_IPH, LABEL_IVH, LABEL_NAMES
+from ..core.terminology import ANATOMIC_REGIONS, HEMORRHAGE_CATEGORY, HEMORRHAGE_TYPE
 from .volumes import check_ct_volume_node, check_on_ct_grid, ct_grid_shape, follow_transform, new_volume_on_ct_grid, scene_of
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,6 @@ CT_REFERENCE_ROLE = "HematomaExpansionCT"
 # each code as CodingSchemeDesignator^CodeValue^CodeMeaning (see vtkSlicerTerminologiesModuleLogic).
 _TERMINOLOGY_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 _ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
-_CATEGORY = ("SCT", "49755003", "Morphologically Altered Structure")
-_HEMORRHAGE = ("SCT", "50960005", "Hemorrhage")
-ANATOMIC_REGIONS = {LABEL_IPH: ("SCT", "12738006", "Brain"), LABEL_IVH: ("SCT", "35764002", "Cerebral ventricle")}
 
 
 class SegmentationExistsError(HematomaExpansionError):
@@ -46,7 +44,7 @@ def terminology_entry(label: int) -> str:
     """Slicer terminology string for a hemorrhage label (1 = intraparenchymal, 2 = intraventricular)."""
     region = ANATOMIC_REGIONS[label]
     return "~".join(
-        [_TERMINOLOGY_CONTEXT, _code(_CATEGORY), _code(_HEMORRHAGE), "^^", _ANATOMIC_CONTEXT, _code(region), "^^"]
+        [_TERMINOLOGY_CONTEXT, _code(HEMORRHAGE_CATEGORY), _code(HEMORRHAGE_TYPE), "^^", _ANATOMIC_CONTEXT, _code(region), "^^"]
     )
 
 
@@ -63,7 +61,7 @@ def _segment_label_from_identity(segment_id: str, segment: Any) -> int | None:
             return label
     terminology = segment_terminology(segment)
     for label, region in ANATOMIC_REGIONS.items():
-        if terminology and _code(_HEMORRHAGE) in terminology and _code(region) in terminology:
+        if terminology and _code(HEMORRHAGE_TYPE) in terminology and _code(region) in terminology:
             return label
     name = segment.GetName().lower()
     if "ivh" in name or "intraventricular" in name or "ventric" in name:

@@ -45,11 +45,15 @@ def run_pipeline(
     models_dir: Path | None = None,
     predictor: Any | None = None,
     score: bool = True,
+    require_hemorrhage: bool = True,
 ) -> Prediction:
     """Segment (unless ``mask`` is given), measure, and score one CT.
 
     ``predictor``: an already loaded expansion model (re-used across cases in batch / Slicer);
     loaded from ``models_dir`` for ``definition`` otherwise. ``score=False`` stops after measuring.
+    An empty or too small hemorrhage raises ``NoHemorrhageError`` when ``require_hemorrhage``
+    (``predict``); otherwise it is a result with ``status`` ``no_hemorrhage``/``too_small`` and no
+    probability (``batch``: a normal scan is an answer, not a failure).
     """
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -68,17 +72,19 @@ def run_pipeline(
     timings["measurement"] = time.perf_counter() - t0
 
     model_output = None
+    status, reason = "ok", ""
+    if measurements.volume_ml <= 0:
+        status, reason = "no_hemorrhage", ("no hemorrhage found in this scan (mask is empty); nothing to score. "
+                                            "If there is a bleed, draw it in Segment Editor or pass --mask")
+    elif measurements.volume_ml < MIN_SCORABLE_VOLUME_ML:
+        status, reason = "too_small", (f"hemorrhage of {measurements.volume_ml:.2f} mL is below the "
+                                       f"{MIN_SCORABLE_VOLUME_ML} mL that can be scored reliably")
+    if score and status != "ok":
+        if require_hemorrhage:
+            raise NoHemorrhageError(reason)
+        warnings.append(reason)
+        score = False
     if score:
-        if measurements.volume_ml <= 0:
-            raise NoHemorrhageError(
-                "no hemorrhage found in this scan (mask is empty); nothing to score. "
-                "If there is a bleed, draw it in Segment Editor or pass --mask"
-            )
-        if measurements.volume_ml < MIN_SCORABLE_VOLUME_ML:
-            raise NoHemorrhageError(
-                f"hemorrhage of {measurements.volume_ml:.2f} mL is below the {MIN_SCORABLE_VOLUME_ML} mL "
-                "that can be scored reliably"
-            )
         if predictor is None:
             predictor = ExpansionPredictor.load(models_dir=models_dir, definition=definition)
         t0 = time.perf_counter()
@@ -88,5 +94,5 @@ def run_pipeline(
         if unused:
             warnings.append(f"clinical inputs not used by model {model_output.model_id}: {', '.join(unused)} "
                             f"(it reads {', '.join(CLINICAL_ALIASES)})")
-    return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings)
+    return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings, status)
 
