@@ -93,6 +93,7 @@ def test_batch_survives_bad_cases_and_resumes(scans, tmp_path):
     assert normal["status"] == "no_hemorrhage" and normal["volume_ml"] == 0 and normal["he_probability"] is None
     normal_dir = out.with_name("results_cases") / normal["case_id"]
     assert (normal_dir / "mask.nii.gz").exists() and (normal_dir / "report.html").exists()
+    assert (normal_dir / "thumbnail.png").exists()  # made by the worker, embedded by results.html
     assert all(by_input[str(p)]["status"] == "ok" for p in paths)
     table = list(csv.DictReader(out.open()))
     assert len(table) == 4 and {r["status"] for r in table} == {"ok", "no_hemorrhage", "error"}

@@ -20,6 +20,7 @@ from HematomaExpansionLib.outputs.batch_summary import (
     thumbnail_rgb,
     write_batch_summary,
 )
+from HematomaExpansionLib.simulation.sample import make_sample_case
 
 COLUMNS = ["case_id", "status", "volume_ml", "he_probability", "error"]
 SCRIPT_ERROR = "<script>alert('x')</script> could not read & parse"
@@ -163,3 +164,15 @@ def test_thumbnail_never_raises(tmp_path, small_sample_case):
     wrong = write_labels(cropped, labels[:-1], tmp_path / "wrong.nii.gz")  # mask on another grid
     assert case_thumbnail(ct_path, wrong) is None
     assert case_thumbnail(ct_path, mask) is not None
+
+
+def test_summary_embeds_the_thumbnail_the_worker_stored_without_reading_the_scan(tmp_path):
+    from HematomaExpansionLib.outputs.batch_summary import write_case_thumbnail
+
+    ct, labels, _ = make_sample_case(1, shape=(20, 128, 128), spacing=(8.0, 1.8, 1.8), hematoma_ml=25.0)
+    case_dir = tmp_path / "cases" / "c1"
+    case_dir.mkdir(parents=True)
+    write_case_thumbnail(ct, labels, case_dir)
+    rows = [{"case_id": "c1", "input": str(tmp_path / "scan-moved-away.nii.gz"), "status": "ok", "volume_ml": 25.0}]
+    page = write_batch_summary(rows, tmp_path / "cases", tmp_path / "results.html", ["case_id", "status", "volume_ml"])
+    assert 'alt="thumbnail of c1"' in page.read_text()

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "no_hemorrhage", "too_small", "error")
 THUMB_PX = 128  # longest side of a thumbnail
+THUMBNAIL_FILE = "thumbnail.png"
 BRAIN_WINDOW_HU = (0.0, 80.0)
 OUTLINE_RGB = {1: (255, 48, 48), 2: (48, 220, 255)}  # IPH red, IVH cyan (as in the case report)
 STATUS_COLOURS = {"ok": "#2a7d2a", "no_hemorrhage": "#2a5d9d", "too_small": "#9d7a2a", "error": "#b02a2a"}
@@ -137,7 +138,9 @@ def _table_row(row: dict, cases_dir: Path, page_dir: Path, columns: list[str]) -
     case_dir = cases_dir / case_id if case_id else None
     thumb = ""
     if case_dir is not None and status != "error" and _text(row.get("input")):
-        png = case_thumbnail(Path(_text(row.get("input"))), case_dir / "mask.nii.gz")
+        stored = case_dir / THUMBNAIL_FILE  # written by the worker that ran the case
+        png = (base64.b64encode(stored.read_bytes()).decode("ascii") if stored.is_file()
+               else case_thumbnail(Path(_text(row.get("input"))), case_dir / "mask.nii.gz"))
         if png is not None:
             thumb = f'<img alt="thumbnail of {html.escape(case_id)}" src="data:image/png;base64,{png}">'
     cells = [f'<td class="thumb">{thumb}</td>']
@@ -219,8 +222,21 @@ def _resize(array: np.ndarray, shape: tuple[int, int], order: int) -> np.ndarray
     return out[: shape[0], : shape[1]]
 
 
-def png_rgb_base64(rgb: np.ndarray) -> str:
-    """An (h, w, 3) uint8 image as base64 PNG text, pixel for pixel."""
+def png_rgb_bytes(rgb: np.ndarray) -> bytes:
+    """An (h, w, 3) uint8 image as PNG bytes, pixel for pixel."""
     buf = io.BytesIO()
     pyplot().imsave(buf, np.ascontiguousarray(rgb), format="png")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_rgb_base64(rgb: np.ndarray) -> str:
+    """An (h, w, 3) uint8 image as base64 PNG text, pixel for pixel."""
+    return base64.b64encode(png_rgb_bytes(rgb)).decode("ascii")
+
+
+def write_case_thumbnail(ct: CTImage, labels: np.ndarray, case_dir: Path, size: int = THUMB_PX) -> Path:
+    """The case's thumbnail as ``case_dir/thumbnail.png`` (made where the case ran, while its CT is
+    in memory, so the summary never re-reads every scan)."""
+    path = Path(case_dir) / THUMBNAIL_FILE
+    path.write_bytes(png_rgb_bytes(thumbnail_rgb(ct, labels, size)))
+    return path

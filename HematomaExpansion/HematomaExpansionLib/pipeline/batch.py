@@ -32,7 +32,7 @@ from ..core.hashing import sha256_text
 from ..expansion.predictor import ExpansionPredictor
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask
-from ..outputs.batch_summary import write_batch_summary
+from ..outputs.batch_summary import write_batch_summary, write_case_thumbnail
 from ..outputs.case_outputs import write_case_outputs
 from ..outputs.dicom_seg import write_dicom_seg
 from ..segmentation.dispatch import describe_method
@@ -41,6 +41,8 @@ from .executors import run_jobs
 from .run_case import run_pipeline
 
 log = logging.getLogger(__name__)
+
+SUMMARY_EVERY_S = 30.0  # results.html (histograms, thumbnails) is rewritten at most this often during a run
 
 CSV_COLUMNS = [
     "case_id", "input", "status", "error", "volume_ml", "iph_volume_ml", "ivh_volume_ml", "abc2_ml",
@@ -144,6 +146,7 @@ def run_case(job: tuple[BatchCase, Path, str], options: BatchOptions) -> dict[st
                                   seg_method=options.seg_method, definition=options.definition, predictor=predictor,
                                   score=options.score, require_hemorrhage=False)
         paths = write_case_outputs(ct, prediction, case_dir)
+        write_case_thumbnail(ct, prediction.mask, case_dir)
         doc = json.loads(paths["result"].read_text())
         if options.dicom_seg:
             seg = _write_dicom_seg(case, ct, prediction.mask, case_dir, prediction.mask_source)
@@ -211,11 +214,15 @@ def run_batch(inputs: list[Path | BatchCase], output_csv: Path, options: BatchOp
     bar = tqdm(total=len(todo), desc="cases", unit="scan", disable=not progress)
     # parallel workers on this machine share its cores; a remote cluster's workers keep their own settings
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 and scheduler is None else None
+    last_summary = time.monotonic()
     for row in run_jobs(partial(run_case, options=options), todo, workers, executor, scheduler,
                         initializer=_init_worker, initargs=(options, threads)):
         rows[row["case_id"]] = row
         bar.update(1)
-        _write_tables(output_csv, cases, rows, cases_dir)  # progress survives an interruption
+        # the tables after every case (progress survives an interruption); the HTML summary now and then
+        summary_due = time.monotonic() - last_summary > SUMMARY_EVERY_S
+        _write_tables(output_csv, cases, rows, cases_dir, summary=summary_due)
+        last_summary = time.monotonic() if summary_due else last_summary
     bar.close()
     return _write_tables(output_csv, cases, rows, cases_dir)
 
@@ -226,7 +233,7 @@ def _table_columns(cases: list[BatchCase]) -> list[str]:
 
 
 def _write_tables(output_csv: Path, cases: list[BatchCase], rows: dict[str, dict[str, Any]],
-                  cases_dir: Path) -> list[dict[str, Any]]:
+                  cases_dir: Path, summary: bool = True) -> list[dict[str, Any]]:
     ordered = [rows[c.case_id] | c.table_values for c in cases if c.case_id in rows]
     columns = _table_columns(cases)
     output_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -238,5 +245,6 @@ def _write_tables(output_csv: Path, cases: list[BatchCase], rows: dict[str, dict
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
     tmp.replace(output_csv)
     output_csv.with_suffix(".json").write_text(json.dumps(ordered, indent=2, default=str))
-    write_batch_summary(ordered, cases_dir, output_csv.with_suffix(".html"), columns)
+    if summary:
+        write_batch_summary(ordered, cases_dir, output_csv.with_suffix(".html"), columns)
     return ordered
