@@ -137,10 +137,58 @@ def test_dicom_mr_modality_refused(tmp_path, small_sample_case):
         read_ct(write_dicom_series(tmp_path / "dcm", ct, modality="MR"))
 
 
-def test_dicom_gantry_tilt_refused(tmp_path, small_sample_case):
+def _sphere_phantom(shape=(24, 96, 96), spacing=(1.0, 1.0, 4.0), center_mm=(48.0, 30.0, 52.0), radius_mm=10.0,
+                    shift_y_per_slice_mm=0.0):
+    """Brain-density head (skull-stripped) with a blood sphere at a known physical centre (LPS mm), sampled on the grid
+    a tilted gantry acquires: slice k lies at (0, k·shift, k·spacing_z), rows along +y, columns along +x."""
+    nz, ny, nx = shape
+    k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+    x, y, z = i * spacing[0], j * spacing[1] + k * shift_y_per_slice_mm, k * spacing[2]
+    head = ((x - 48) / 44) ** 2 + ((y - 48) / 44) ** 2 < 1
+    sphere = (x - center_mm[0]) ** 2 + (y - center_mm[1]) ** 2 + (z - center_mm[2]) ** 2 < radius_mm ** 2
+    hu = np.where(head, 35.0, -1000.0)
+    hu[sphere] = 70.0
+    return CTImage(hu.astype(np.float32), spacing, (0.0, 0.0, 0.0))
+
+
+def _blood_centroid_mm(ct: CTImage) -> np.ndarray:
+    k, j, i = np.nonzero(ct.array > 60)  # the sphere (brain is 35 HU, air −1000)
+    ijk = np.stack([i, j, k, np.ones_like(i)]).astype(float)
+    return (ct.ijk_to_lps() @ ijk)[:3].mean(axis=1)
+
+
+def test_dicom_gantry_tilt_is_corrected_onto_a_regular_grid(tmp_path):
+    center = np.array([48.0, 30.0, 52.0])
+    shift = 1.5  # mm per 4 mm slice: 20.6° of tilt
+    tilted = _sphere_phantom(shift_y_per_slice_mm=shift)
+    ct = read_ct(write_dicom_series(tmp_path / "dcm", tilted, tilt_mm_per_slice=shift))
+    assert ct.metadata["gantry_tilt_corrected"] and ct.metadata["gantry_tilt_deg"] == pytest.approx(20.56, abs=0.05)
+    assert ct.tilt_degrees() < 1e-6 and ct.spacing == pytest.approx((1.0, 1.0, 4.0))
+    # the blood is where the scanner put it (the uncorrected stack puts it ~20 mm off along y)
+    assert np.linalg.norm(_blood_centroid_mm(ct) - center) < 1.0
+    naive = CTImage(tilted.array, (1.0, 1.0, 4.0), (0.0, 0.0, 0.0))
+    assert np.linalg.norm(_blood_centroid_mm(naive) - center) > 15.0
+
+
+def test_tilted_series_mask_lies_on_the_corrected_grid_and_the_outputs_say_so(tmp_path):
+    from HematomaExpansionLib.outputs.case_outputs import write_case_outputs
+    from HematomaExpansionLib.pipeline.run_case import run_pipeline
+
+    shift = 1.5
+    ct = read_ct(write_dicom_series(tmp_path / "dcm", _sphere_phantom(shift_y_per_slice_mm=shift), tilt_mm_per_slice=shift))
+    blood = (ct.array > 60).astype(np.uint8)
+    prediction = run_pipeline(ct, mask=blood, score=False)
+    assert any("gantry tilt of 20.6° corrected" in w for w in prediction.warnings)
+    paths = write_case_outputs(ct, prediction, tmp_path / "out")
+    mask = sitk.ReadImage(str(paths["mask"]))
+    assert np.allclose(mask.GetOrigin(), ct.origin) and np.allclose(mask.GetSpacing(), ct.spacing)
+    assert "gantry tilt" in paths["result"].read_text()
+
+
+def test_dicom_tilt_beyond_a_gantry_refused(tmp_path, small_sample_case):
     ct, _, _ = small_sample_case
-    with pytest.raises(GeometryError, match="gantry tilt"):
-        read_ct(write_dicom_series(tmp_path / "dcm", ct, tilt_mm_per_slice=1.5))
+    with pytest.raises(GeometryError, match="sheared by"):
+        read_ct(write_dicom_series(tmp_path / "dcm", ct, tilt_mm_per_slice=8.0))  # 45° with 8 mm slices
 
 
 def test_dicom_missing_slice_refused(tmp_path, small_sample_case):

@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from ..core.ct_image import CTImage
 from ..core.errors import GeometryError, InputNotFoundError, NotACTError, UnreadableImageError
+from .gantry_tilt import MAX_CORRECTABLE_TILT_DEG, MAX_UNCORRECTED_TILT_DEG, correct_tilt, slice_geometry
 from .nifti_integrity import check_nifti_data, is_nifti
 from .validation import validate_ct
 
@@ -20,8 +21,6 @@ sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints warnings to stde
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Beyond this, slice positions are not "equally spaced" and a 3D grid would misplace anatomy.
 MAX_SLICE_SPACING_DEVIATION_MM = 0.05
-# DICOM tilt up to this is absorbed by the grid (sub-voxel error over a head); beyond it we refuse.
-MAX_UNCORRECTED_TILT_DEG = 0.5
 
 
 def is_volume_file(path: Path) -> bool:
@@ -105,7 +104,9 @@ def _read_dicom_series(folder: Path) -> CTImage:
         raise NotACTError(f"{folder}: DICOM Modality is {modality!r}, not CT; this tool needs a non-contrast head CT")
     if len(files) < 3:
         raise GeometryError(f"{folder}: only {len(files)} slice(s); a 3D CT series is required")
-    _check_slice_positions(files, folder)
+    geometry = _slice_positions(files, folder)
+    if geometry is not None:
+        files = [files[i] for i in geometry[0]]  # ascending along the slice normal
     reader.SetFileNames(files)
     try:
         image = reader.Execute()
@@ -114,6 +115,11 @@ def _read_dicom_series(folder: Path) -> CTImage:
     # GDCM applies RescaleSlope/Intercept, so voxels are HU when the tags are present.
     meta["format"] = "dicom"
     meta["n_files"] = len(files)
+    if geometry is not None and geometry[3] > MAX_UNCORRECTED_TILT_DEG:
+        _image_to_ct(image, str(folder), meta)  # the same checks as any series (components, dimensions)
+        spacing = image.GetSpacing()
+        return correct_tilt(sitk.GetArrayFromImage(image), geometry[1], geometry[2], (spacing[0], spacing[1]),
+                            str(folder), meta)
     return _image_to_ct(image, str(folder), meta)
 
 
@@ -130,8 +136,9 @@ def _dicom_metadata(path: str) -> dict:
     return {k: r.GetMetaData(t).strip() for k, t in tags.items() if r.HasMetaDataKey(t)}
 
 
-def _check_slice_positions(files: list[str], folder: Path) -> None:
-    """Refuse series whose slices are not an equally spaced stack along the slice normal."""
+def _slice_positions(files: list[str], folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """(file order along the normal, sorted positions, orientation, tilt degrees); refuses series whose
+    slices are not equally spaced along the slice normal. None when the positional tags are missing."""
     positions, orientation = [], None
     for f in files:
         r = sitk.ImageFileReader()
@@ -141,15 +148,14 @@ def _check_slice_positions(files: list[str], folder: Path) -> None:
             pos = [float(v) for v in r.GetMetaData("0020|0032").split("\\")]
             orientation = [float(v) for v in r.GetMetaData("0020|0037").split("\\")]
         except (RuntimeError, ValueError):
-            return  # no positional tags: let SimpleITK decide
+            return None  # no positional tags: let SimpleITK decide
         positions.append(pos)
-    row, col = np.array(orientation[:3]), np.array(orientation[3:])
-    normal = np.cross(row, col)
+    orientation = np.array(orientation)
+    normal = np.cross(orientation[:3], orientation[3:])
     pos = np.array(positions)
-    dist = pos @ normal
-    order = np.argsort(dist)
-    pos, dist = pos[order], dist[order]
-    gaps = np.diff(dist)
+    order = np.argsort(pos @ normal)
+    pos = pos[order]
+    gaps = np.diff(pos @ normal)
     if np.any(gaps < 1e-3):
         raise GeometryError(f"{folder}: two or more slices share a position (duplicate slices or several series mixed)")
     if gaps.max() - gaps.min() > MAX_SLICE_SPACING_DEVIATION_MM:
@@ -157,14 +163,15 @@ def _check_slice_positions(files: list[str], folder: Path) -> None:
             f"{folder}: unequal slice spacing ({gaps.min():.2f}–{gaps.max():.2f} mm; missing slices or a "
             "variable-thickness reconstruction). Export an equally spaced series"
         )
-    step = pos[-1] - pos[0]
-    cos = abs(float(step @ normal) / np.linalg.norm(step))
-    tilt = float(np.degrees(np.arccos(min(1.0, cos))))
-    if tilt > MAX_UNCORRECTED_TILT_DEG:
-        raise GeometryError(
-            f"{folder}: gantry tilt of {tilt:.1f}° (slices are sheared). Correct the tilt first, e.g. "
-            "`dcm2niix` (tilt correction is on by default) or Slicer's DICOM 'Acquisition geometry regularization'"
-        )
+    steps = np.diff(pos, axis=0)
+    if np.abs(steps - steps.mean(axis=0)).max() > MAX_SLICE_SPACING_DEVIATION_MM:
+        raise GeometryError(f"{folder}: the slices are not shifted by a constant step (not a gantry tilt); "
+                            "export a regular series")
+    tilt = slice_geometry(pos, orientation)[3]
+    if tilt > MAX_CORRECTABLE_TILT_DEG:
+        raise GeometryError(f"{folder}: the slices are sheared by {tilt:.1f}°, more than a gantry tilts "
+                            f"({MAX_CORRECTABLE_TILT_DEG:.0f}°); this is not one regular series")
+    return order, pos, orientation, tilt
 
 
 def write_labels(ct: CTImage, labels: np.ndarray, path: str | Path) -> Path:

@@ -57,6 +57,9 @@ def run_pipeline(
     """
     timings: dict[str, float] = {}
     warnings: list[str] = []
+    if ct.metadata.get("gantry_tilt_corrected"):
+        warnings.append(f"gantry tilt of {ct.metadata['gantry_tilt_deg']:.1f}° corrected: the slices were re-aligned "
+                        "onto a regular grid (as dcm2niix does); the mask and heatmap are on that corrected grid")
     t0 = time.perf_counter()
     if mask is None:
         labels = segment(ct, method=seg_method)
