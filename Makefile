@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CLI    := $(VENV)/bin/hematoma-expansion
 OUT    ?= demo-output
 
-.PHONY: venv demo test bench bench-seg bench-batch train-seg train-model clean
+.PHONY: venv demo test bench bench-seg bench-batch bench-compare train-seg train-model clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,9 @@ bench-seg: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(PY) scripts/bench_batch.py
+
+bench-compare: $(STAMP)
+	$(PY) scripts/bench_compare.py
 
 # Rebuild the bundled models (need the shared data folder; CPU, tens of minutes each).
 # Segmentation: stage 1 from scratch on simulated cases; stage 2 (the bundled 1.1.0 recipe) fine-tunes

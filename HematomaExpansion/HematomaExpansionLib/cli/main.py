@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import HematomaExpansionError
-from . import case_commands, model_commands, segmentation_commands
+from . import case_commands, compare_commands, model_commands, segmentation_commands
 
 log = logging.getLogger("hematoma_expansion")
 
-COMMAND_MODULES = (case_commands, model_commands, segmentation_commands)
+COMMAND_MODULES = (case_commands, model_commands, segmentation_commands, compare_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
