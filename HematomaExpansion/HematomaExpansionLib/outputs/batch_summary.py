@@ -27,14 +27,13 @@ from scipy import ndimage
 from ..core.ct_image import CTImage
 from ..io.ct_files import read_ct
 from .case_outputs import DISCLAIMER
-from .figures import png_base64, pyplot
+from .figures import BRAIN_WINDOW_HU, png_base64, pyplot
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "no_hemorrhage", "too_small", "error")
 THUMB_PX = 128  # longest side of a thumbnail
 THUMBNAIL_FILE = "thumbnail.png"
-BRAIN_WINDOW_HU = (0.0, 80.0)
 OUTLINE_RGB = {1: (255, 48, 48), 2: (48, 220, 255)}  # IPH red, IVH cyan (as in the case report)
 STATUS_COLOURS = {"ok": "#2a7d2a", "no_hemorrhage": "#2a5d9d", "too_small": "#9d7a2a", "error": "#b02a2a"}
 

@@ -16,7 +16,7 @@ from .. import __version__
 from ..core.ct_image import CTImage
 from ..core.results import Prediction, describe_scores
 from ..io.ct_files import write_float_volume, write_labels
-from .figures import png_bytes, pyplot
+from .figures import draw_axial_slice, png_bytes, pyplot
 
 DISCLAIMER = (
     "Research use only. Not a medical device; not clinically validated. The bundled expansion model "
@@ -69,15 +69,8 @@ def overlay_png(ct: CTImage, labels: np.ndarray, heat: np.ndarray | None, center
     fig, axes = plt.subplots(1, len(ks), figsize=(4 * len(ks), 4.2))
     aspect = ct.canonical_spacing()[1] / ct.canonical_spacing()[2]
     for ax, k in zip(np.atleast_1d(axes), ks):
-        # Radiological convention: patient left on the image right (canonical columns run to L).
-        ax.imshow(np.clip(hu[k], 0, 80), cmap="gray", aspect=aspect, interpolation="bilinear")
-        if hm is not None:
-            ax.imshow(np.ma.masked_less(hm[k], 0.2), cmap="inferno", alpha=0.45, vmin=0, vmax=1, aspect=aspect)
-        for value, colour in ((1, "#ff3030"), (2, "#30d0ff")):
-            if (lab[k] == value).any():
-                ax.contour(lab[k] == value, [0.5], colors=colour, linewidths=1.0)
-        ax.set_title(f"axial slice {k}" + (" (max area)" if k == center else ""), fontsize=10)
-        ax.axis("off")
+        draw_axial_slice(ax, hu[k], lab[k], aspect, f"axial slice {k}" + (" (max area)" if k == center else ""),
+                         heat=None if hm is None else hm[k])
     fig.tight_layout()
     return png_bytes(fig, dpi=80)
 

@@ -15,9 +15,7 @@ import numpy as np
 from ..core.ct_image import CTImage
 from ..expansion.labels import DEFINITION_TEXT, DEFINITIONS
 from .case_outputs import DISCLAIMER
-from .figures import png_base64, pyplot
-
-OUTLINES = ((1, "#ff3030"), (2, "#30d0ff"))
+from .figures import draw_axial_slice, png_base64, pyplot
 
 
 def centre_slice(ct: CTImage, *masks: np.ndarray) -> int:
@@ -51,14 +49,8 @@ def side_by_side_png(ct: CTImage, baseline_labels: np.ndarray, followup_hu_on_ba
     fig, axes = plt.subplots(2, len(ks), figsize=(3.2 * len(ks), 7.2), squeeze=False)
     for r, (name, hu, lab) in enumerate(rows):
         for c, k in enumerate(ks):
-            ax = axes[r][c]
-            # Radiological convention: patient left on the image right (canonical columns run to L).
-            ax.imshow(np.clip(hu[k], 0, 80), cmap="gray", aspect=sp[1] / sp[2], interpolation="bilinear")
-            for value, colour in OUTLINES:
-                if (lab[k] == value).any():
-                    ax.contour(lab[k] == value, [0.5], colors=colour, linewidths=1.0)
-            ax.set_title(f"{name}, slice {k}" + (" (max area)" if k == centre else ""), fontsize=8)
-            ax.axis("off")
+            draw_axial_slice(axes[r][c], hu[k], lab[k], sp[1] / sp[2],
+                             f"{name}, slice {k}" + (" (max area)" if k == centre else ""), fontsize=8)
     fig.tight_layout()
     return png_base64(fig, dpi=80)
 
