@@ -116,10 +116,8 @@ def _read_dicom_series(folder: Path) -> CTImage:
     meta["format"] = "dicom"
     meta["n_files"] = len(files)
     if geometry is not None and geometry[3] > MAX_UNCORRECTED_TILT_DEG:
-        _image_to_ct(image, str(folder), meta)  # the same checks as any series (components, dimensions)
-        spacing = image.GetSpacing()
-        return correct_tilt(sitk.GetArrayFromImage(image), geometry[1], geometry[2], (spacing[0], spacing[1]),
-                            str(folder), meta)
+        sheared = _image_to_ct(image, str(folder), meta)  # the same checks as any series
+        return correct_tilt(sheared.array, geometry[1], geometry[2], sheared.spacing[:2], str(folder), meta)
     return _image_to_ct(image, str(folder), meta)
 
 

@@ -126,7 +126,7 @@ def _row_values(doc: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _write_dicom_seg(case: BatchCase, ct, labels, case_dir: Path, mask_source: str) -> str | None:
+def _write_dicom_seg(case: BatchCase, labels, case_dir: Path, mask_source: str) -> str | None:
     if not case.path.is_dir():
         return None  # DICOM SEG references a DICOM series; volume files get mask.nii.gz only
     write_dicom_seg(case.path, labels, case_dir / "seg.dcm", __version__, mask_source)
@@ -149,7 +149,7 @@ def run_case(job: tuple[BatchCase, Path, str], options: BatchOptions) -> dict[st
         write_case_thumbnail(ct, prediction.mask, case_dir)
         doc = json.loads(paths["result"].read_text())
         if options.dicom_seg:
-            seg = _write_dicom_seg(case, ct, prediction.mask, case_dir, prediction.mask_source)
+            seg = _write_dicom_seg(case, prediction.mask, case_dir, prediction.mask_source)
             if seg:
                 doc.setdefault("outputs", {})["dicom_seg"] = seg
         doc["fingerprint"] = fingerprint
