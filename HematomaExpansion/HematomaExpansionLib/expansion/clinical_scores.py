@@ -9,7 +9,7 @@ Expansion With Noncontrast Computed Tomography: The BAT Score"), 0-5, ≥ 3 = hi
 - Blend sign: 1 point (Li Q et al. Stroke 2015;46:2119-2123).
 - Any intrahematoma hypodensity: 2 points (Boulouis G et al. JAMA Neurol 2016;73:961-968:
   a hypodense region *encapsulated* within the hematoma).
-- Timing of the CT: onset-to-CT < 2.5 h: 2 points (exactly 2.5 h scores 0).
+- Time from onset to NCCT < 2.5 h: 2 points (exactly 2.5 h scores 0).
 
 **BRAIN** (Wang X et al. Stroke 2015;46:376-381, INTERACT2), 0-24:
 
@@ -22,7 +22,8 @@ Expansion With Noncontrast Computed Tomography: The BAT Score"), 0-5, ≥ 3 = hi
 - Number of hours from onset to baseline CT: ≤ 1 h: 5; > 1-2: 4; > 2-3: 3; > 3-4: 2; > 4-5: 1;
   > 5 h: 0 points.
 
-The signs come from ``features.signs``; their NCCT definitions and thresholds are documented there.
+The signs come from ``features.signs``; their NCCT definitions, thresholds and citations are
+tabled in ``docs/ncct_signs.md``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,22 @@ def _missing(*names: str) -> dict[str, Any]:
 
 
 def bat_score(signs: dict[str, float], clinical: dict[str, Any]) -> dict[str, Any]:
-    """BAT from the NCCT-sign features and canonical clinical inputs (``normalize_clinical``)."""
+    """BAT (Morotti A et al., Stroke 2018;49:1163-1169), 0-5, ≥ 3 high risk, as published.
+
+    From the NCCT-sign features and canonical clinical inputs (``normalize_clinical``):
+
+    - blend sign, 1 point: ``sign_blend`` (Li Q et al., Stroke 2015;46:2119-2123: a relatively
+      hypoattenuating area next to a hyperattenuating one within the hematoma, with a well-defined
+      margin, ≥ 18 HU between them, the hypoattenuating area not encapsulated);
+    - any intrahematoma hypodensity, 2 points: ``sign_hypodensity`` (Boulouis G et al., JAMA Neurol
+      2016;73:961-968: any hypodense region strictly encapsulated within the hematoma, of any
+      shape, size and density);
+    - time from symptom onset to NCCT < 2.5 h, 2 points (Morotti 2018; exactly 2.5 h scores 0).
+
+    ``features.signs`` gives a hypodense region to at most one of the two signs (it reaches the edge
+    as part of a blend, or it is encapsulated), so one region never scores 3 points; a hematoma
+    with a blend *and* a separate encapsulated hypodensity scores both, as published.
+    """
     if "onset_to_ct_h" not in clinical:
         return _missing("onset_to_ct_h")
     comp = {

@@ -2,7 +2,8 @@
 
 Features of one case (``case_features``), all computed on the baseline scan:
 - volumes: IPH / IVH volume (mL), log IPH volume, IVH present;
-- NCCT signs (``features.signs.measure_signs``): hypodensity, blend, islands, irregularity, heterogeneity;
+- NCCT signs (``features.signs.measure_signs``, tabled in docs/ncct_signs.md): hypodensity, black
+  hole, swirl, blend, satellites, islands, irregularity, heterogeneity;
 - radiomics of the IPH (``features.radiomics``, pyradiomics names, committed parameter file);
 - deep features: the penultimate layer of the 2.5D CNN (``features.deep``), when the model has one;
 - clinical (only when given): onset-to-CT hours (and its log), anticoagulation, warfarin, recurrent ICH.

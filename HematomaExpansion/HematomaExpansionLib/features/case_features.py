@@ -12,7 +12,7 @@ from ..core.results import LABEL_IVH
 from . import radiomics, signs
 
 # bump when a feature's definition changes: cached training features are recomputed
-FEATURE_VERSION = "features-2"
+FEATURE_VERSION = "features-3"  # features-3: NCCT signs as published (docs/ncct_signs.md)
 
 
 def volume_features(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
