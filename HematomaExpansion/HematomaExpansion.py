@@ -1,10 +1,11 @@
 """3D Slicer module: hematoma segmentation and expansion prediction from a baseline head NCCT.
 
 Thin layer: the widget wires the panel to ``HematomaExpansionLogic``, which delegates to
-``HematomaExpansionLib.mrml`` (tested without Slicer on slicer-core) and the core pipeline.
+``HematomaExpansionLib.mrml`` (tested without Slicer on slicer-core) and the core pipeline. The Qt
+parts too big for this file (embedded Segment Editor, progress, installer, case list, export,
+follow-up views) are in ``HematomaExpansionWidgets``.
 """
 
-import importlib.util
 import logging
 import os
 import sys
@@ -12,10 +13,9 @@ import time
 from typing import Annotated, Optional
 
 import numpy as np
-import qt
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode, vtkMRMLTransformNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -34,12 +34,11 @@ if _MODULE_DIR not in sys.path:
 
 # Light parts of the core (numpy, SimpleITK, slicer, vtk only); mrml.logic imports the whole pipeline
 # and its packages, so it is imported on first use, after ensureDependencies().
+from HematomaExpansionLib.core import dependencies  # noqa: E402
+from HematomaExpansionLib.mrml import clinical_form as form  # noqa: E402
 from HematomaExpansionLib.mrml import heatmap, segments, volumes  # noqa: E402
-from HematomaExpansionLib.mrml.cases import CaseNodes  # noqa: E402
 
 SEGMENTATION_METHODS = ["auto", "net", "classic"]
-# Packages the core needs beyond what Slicer bundles (import name, pip requirement).
-PYTHON_DEPENDENCIES = [("scipy", "scipy"), ("sklearn", "scikit-learn"), ("radiomics", "pyradiomics"), ("torch", "torch")]
 
 
 def _definitionChoices() -> list:
@@ -68,7 +67,7 @@ class HematomaExpansion(ScriptedLoadableModule):
             "Segments intracerebral hemorrhage (intraparenchymal and intraventricular) on a baseline "
             "non-contrast head CT, measures its volume (voxel count and ABC/2) and predicts the probability "
             "of hematoma expansion, with the features that drove the prediction and a Grad-CAM map. "
-            "Edit the segmentation in Segment Editor and press Re-score to update the prediction. "
+            "Correct the segmentation in the embedded Segment Editor and press Re-score to update the prediction. "
             "Research use only: not a medical device."
         )
         self.parent.acknowledgementText = _(
@@ -83,18 +82,9 @@ class HematomaExpansion(ScriptedLoadableModule):
 
 @parameterNodeWrapper
 class HematomaExpansionParameterNode:
-    """Panel state, saved with the scene.
-
-    inputVolume - the baseline NCCT.
-    segmentation - hemorrhage segmentation (automatic or edited by the user).
-    resultsTable / heatmapVolume - outputs of the last prediction.
-    definition - hematoma expansion definition the model predicts ("default" = the model's own).
-    segmentationMethod - auto, net or classic.
-    clinical - optional KEY=VALUE clinical inputs (e.g. "onset_to_ct_h=2.5 anticoagulation=yes").
-    modelsFolder - folder of a retrained model (its manifest.json, as written by
-      `hematoma-expansion train --models-dir`); empty = the bundled models.
-    showHeatmap / heatmapOpacity - Grad-CAM overlay in the slice views.
-    """
+    """Panel state, saved with the scene: the baseline CT, its segmentation and the last outputs; model
+    choices (empty models folder = bundled); the clinical form (-1 h and "not given" are left out of the
+    clinical inputs, never imputed); the Grad-CAM display; the follow-up comparison's nodes."""
 
     inputVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
@@ -102,10 +92,16 @@ class HematomaExpansionParameterNode:
     heatmapVolume: vtkMRMLScalarVolumeNode
     definition: Annotated[str, Choice(_definitionChoices())] = "default"
     segmentationMethod: Annotated[str, Choice(SEGMENTATION_METHODS)] = "auto"
-    clinical: str = ""
     modelsFolder: str = ""
+    onsetToCtHours: Annotated[float, WithinRange(form.ONSET_NOT_GIVEN, form.MAX_ONSET_HOURS)] = form.ONSET_NOT_GIVEN
+    anticoagulation: Annotated[str, Choice(list(form.ANTICOAGULATION_CHOICES))] = form.NOT_GIVEN
+    recurrentIch: Annotated[str, Choice(list(form.YES_NO_CHOICES))] = form.NOT_GIVEN
     showHeatmap: bool = True
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.4
+    followupVolume: vtkMRMLScalarVolumeNode
+    followupSegmentation: vtkMRMLSegmentationNode
+    growthTable: vtkMRMLTableNode
+    followupTransform: vtkMRMLTransformNode
 
 
 #
@@ -120,28 +116,32 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._casePaths = []
-        self._caseNodes = CaseNodes()  # case path -> its nodes, so clicking back keeps the user's edits
+        self._prediction = None  # the last prediction shown (what Export writes)
 
     def setup(self) -> None:
+        from HematomaExpansionWidgets.cases import CaseList
+        from HematomaExpansionWidgets.editor import EmbeddedSegmentEditor
+
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/HematomaExpansion.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = HematomaExpansionLogic()
+        self.editor = EmbeddedSegmentEditor(self.ui.segmentEditorWidget)
+        self.cases = CaseList(self.ui, os.path.join(slicer.app.temporaryPath, "HematomaExpansion"), self._updateButtonStates)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
 
         self.ui.segmentButton.connect("clicked(bool)", self.onSegmentButton)
         self.ui.predictButton.connect("clicked(bool)", self.onPredictButton)
         self.ui.rescoreButton.connect("clicked(bool)", self.onRescoreButton)
-        self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditorButton)
-        self.ui.loadFolderButton.connect("clicked(bool)", self.onLoadFolderButton)
-        self.ui.loadFilesButton.connect("clicked(bool)", self.onLoadFilesButton)
-        self.ui.previousCaseButton.connect("clicked(bool)", lambda: self.stepCase(-1))
-        self.ui.nextCaseButton.connect("clicked(bool)", lambda: self.stepCase(+1))
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.compareFollowupButton.connect("clicked(bool)", self.onCompareFollowupButton)
+        self.ui.editorCollapsibleButton.connect("contentsCollapsed(bool)", self.onEditorCollapsed)
+        self.ui.segmentationSelector.connect("nodeAddedByUser(vtkMRMLNode*)", lambda node: self.onEditorCollapsed(False))
         self.ui.caseListWidget.connect("currentRowChanged(int)", self.onCaseSelected)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onHeatmapDisplayChanged)
         self.ui.heatmapOpacitySlider.connect("valueChanged(double)", self.onHeatmapDisplayChanged)
@@ -153,8 +153,10 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self.editor.enter()
 
     def exit(self) -> None:
+        self.editor.exit()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -162,13 +164,20 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
+        self.editor.sceneClosing()
 
     def onSceneEndClose(self, caller, event) -> None:
-        self._caseNodes.clear()
+        self.cases.nodes.clear()
+        self._prediction = None
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def onSceneEndImport(self, caller, event) -> None:
+        self.onSceneEndClose(caller, event)  # a loaded scene brings its own parameter node, editor node, table, heatmap
+        self.onHeatmapDisplayChanged()
+
     def initializeParameterNode(self) -> None:
+        self.editor.attachScene(slicer.mrmlScene)
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
             firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
@@ -184,147 +193,139 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             # Widgets with a SlicerParameterName property in the .ui are bound to the parameters here.
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtonStates)
+            self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.resultsTable)
+            self.ui.followupTableView.setMRMLTableNode(self._parameterNode.growthTable)
             self._updateButtonStates()
 
     def _updateButtonStates(self, caller=None, event=None) -> None:
         p = self._parameterNode
         hasVolume = bool(p and p.inputVolume)
         hasSegmentation = bool(hasVolume and p.segmentation)
+        self.editor.setNodes(p.segmentation if p else None, p.inputVolume if p else None)
         self.ui.segmentButton.enabled = hasVolume
         self.ui.predictButton.enabled = hasVolume
         self.ui.rescoreButton.enabled = hasSegmentation
-        self.ui.segmentEditorButton.enabled = hasVolume
-        self.ui.previousCaseButton.enabled = self.ui.caseListWidget.currentRow > 0
-        self.ui.nextCaseButton.enabled = 0 <= self.ui.caseListWidget.currentRow < self.ui.caseListWidget.count - 1
+        self.ui.exportButton.enabled = hasSegmentation and self._prediction is not None
+        self.ui.compareFollowupButton.enabled = bool(hasVolume and p.followupVolume and p.followupVolume != p.inputVolume)
+        self.cases.updateButtons()
         self.ui.predictButton.toolTip = (_("Segment the hemorrhage and predict expansion") if hasVolume
                                          else _("Select a CT volume first"))
         self.ui.rescoreButton.toolTip = (_("Predict again from the (edited) segmentation") if hasSegmentation
                                          else _("Segment or select a segmentation first"))
 
     # --- actions -------------------------------------------------------------------------------
-    def _confirmReplace(self, message: str) -> Optional[bool]:
-        """Ask what to do with an existing segmentation: True = replace, False = keep and score it."""
-        return slicer.util.confirmYesNoDisplay(
-            message + "\n\n" + _("Replace it with a new automatic segmentation?\n"
-                                 "Yes: replace it. No: keep it and score it as it is."),
-            windowTitle=_("Segmentation exists"))
+    def _saveForUndo(self) -> None:
+        """Before an automatic change: the segmentation as it is can be brought back with Undo."""
+        self.editor.saveStateForUndo(self._parameterNode.segmentation, self._parameterNode.inputVolume)
+
+    def _runLong(self, title: str, step: str, **kwargs):
+        """``HematomaExpansionWidgets.longsteps.<step>(pump=..., **kwargs)`` with a progress dialog and Cancel;
+        None when cancelled (nothing was changed)."""
+        from HematomaExpansionLib.mrml.background import CancelledError
+        from HematomaExpansionWidgets import longsteps
+        from HematomaExpansionWidgets.progress import progress
+
+        try:
+            with progress(_("Hematoma Expansion"), title) as pump:
+                return getattr(longsteps, step)(pump=pump, **kwargs)
+        except CancelledError:
+            self.ui.statusLabel.text = _("Cancelled; nothing was changed.")
+            return None
+
+    def _replaceExisting(self, question: str) -> Optional[bool]:
+        """None when the segmentation is empty or absent; else whether the user agrees to replace it."""
+        try:
+            segments.refuse_if_user_content(self._parameterNode.segmentation, overwrite=False)
+            return None
+        except segments.SegmentationExistsError as exc:
+            return slicer.util.confirmYesNoDisplay(f"{exc}\n\n{question}", windowTitle=_("Segmentation exists"))
 
     def onSegmentButton(self) -> None:
-        if not self.logic.ensureDependencies():
-            return
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
-            try:
-                prediction, segmentation = self.logic.segment(p.inputVolume, p.segmentation, p.segmentationMethod)
-            except segments.SegmentationExistsError as exc:
-                if not slicer.util.confirmYesNoDisplay(str(exc) + "\n\n" + _("Replace it?"),
-                                                       windowTitle=_("Segmentation exists")):
-                    return
-                prediction, segmentation = self.logic.segment(p.inputVolume, p.segmentation, p.segmentationMethod, overwrite=True)
-            p.segmentation = segmentation
-            self._showStatus(prediction)
+        if not self.logic.ensureDependencies() or self._replaceExisting(_("Replace it? (Undo in the editor brings it back.)")) is False:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Segmentation failed.")):
+            result = self._runLong(_("Segmenting the hemorrhage..."), "segmentWithProgress", volumeNode=p.inputVolume,
+                                   segmentationNode=p.segmentation, method=p.segmentationMethod, overwrite=True,
+                                   beforeWrite=self._saveForUndo)
+            if result:
+                prediction, p.segmentation = result
+                self._showStatus(prediction)
 
     def onPredictButton(self) -> None:
         if not self.logic.ensureDependencies():
             return
-        with slicer.util.tryWithErrorDisplay(_("Prediction failed."), waitCursor=True):
-            try:
-                self._predict(useExisting=False, overwrite=False)
-            except segments.SegmentationExistsError as exc:
-                replace = self._confirmReplace(str(exc))
-                self._predict(useExisting=not replace, overwrite=bool(replace))
+        replace = self._replaceExisting(_("Replace it with a new automatic segmentation?\nYes: replace it (Undo in the editor "
+                                          "brings it back). No: keep it and score it as it is."))
+        with slicer.util.tryWithErrorDisplay(_("Prediction failed.")):
+            self._predict(useExisting=replace is False)
 
     def onRescoreButton(self) -> None:
         if not self.logic.ensureDependencies():
             return
-        with slicer.util.tryWithErrorDisplay(_("Re-scoring failed."), waitCursor=True):
-            self._predict(useExisting=True, overwrite=False)
+        with slicer.util.tryWithErrorDisplay(_("Re-scoring failed.")):
+            self._predict(useExisting=True)
 
-    def _predict(self, useExisting: bool, overwrite: bool) -> None:
+    def _predict(self, useExisting: bool) -> None:
         p = self._parameterNode
-        prediction, p.segmentation, p.resultsTable, p.heatmapVolume = self.logic.process(
-            p.inputVolume, segmentationNode=p.segmentation, useExistingSegmentation=useExisting, overwrite=overwrite,
-            definition=p.definition, method=p.segmentationMethod, clinicalText=p.clinical, modelsFolder=p.modelsFolder,
-            tableNode=p.resultsTable, heatmapNode=p.heatmapVolume)
+        clinical = self.logic.clinicalInputs(p)
+        title = _("Scoring...") if useExisting else _("Segmenting the hemorrhage and scoring...")
+        result = self._runLong(title, "predictWithProgress", logic=self.logic, volumeNode=p.inputVolume, segmentationNode=p.segmentation,
+                               useExistingSegmentation=useExisting, overwrite=True, clinical=clinical, definition=p.definition,
+                               method=p.segmentationMethod, modelsFolder=p.modelsFolder, tableNode=p.resultsTable,
+                               heatmapNode=p.heatmapVolume, beforeWrite=self._saveForUndo)
+        if not result:
+            return
+        self._prediction, p.segmentation, p.resultsTable, p.heatmapVolume = result
         self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
-        self._caseNodes.remember(p.inputVolume, p.segmentation, p.resultsTable, p.heatmapVolume)
+        self.cases.nodes.remember(p.inputVolume, p.segmentation, p.resultsTable, p.heatmapVolume)
         self.onHeatmapDisplayChanged()
-        self._showStatus(prediction)
+        self._showStatus(self._prediction, clinical)
+        self._updateButtonStates()
 
-    def _showStatus(self, prediction) -> None:
-        m = prediction.measurements
-        text = _("Hemorrhage {volume:.1f} mL (IPH {iph:.1f}, IVH {ivh:.1f}; ABC/2 {abc2:.1f} mL)").format(
-            volume=m.volume_ml, iph=m.iph_volume_ml, ivh=m.ivh_volume_ml, abc2=m.abc2_ml)
-        if prediction.model is not None:
-            text += "\n" + _("Expansion probability {p:.0%} ({band} risk, definition: {d})").format(
-                p=prediction.model.probability, band=prediction.model.risk_band, d=prediction.model.definition)
-        self.ui.statusLabel.text = text
+    def _showStatus(self, prediction, clinical: Optional[dict] = None) -> None:
+        self.ui.statusLabel.text = form.status_text(prediction, clinical, dependencies.package_versions(("torch", "pyradiomics")))
 
-    def onSegmentEditorButton(self) -> None:
+    def onEditorCollapsed(self, collapsed: bool) -> None:
+        """Opening the editor on a CT without segmentation gives one with empty IPH/IVH segments to draw in."""
         p = self._parameterNode
-        if not p.segmentation:
-            p.segmentation = segments.new_segmentation_node(p.inputVolume, slicer.mrmlScene)
-        slicer.util.selectModule("SegmentEditor")
-        editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
-        editor.setSegmentationNode(p.segmentation)
-        if hasattr(editor, "setSourceVolumeNode"):
-            editor.setSourceVolumeNode(p.inputVolume)
-        else:  # Slicer < 5.4
-            editor.setMasterVolumeNode(p.inputVolume)
+        if not collapsed and p and p.inputVolume:
+            p.segmentation = self.editor.prepare(p.inputVolume, p.segmentation)
+
+    def onExportButton(self) -> None:
+        from HematomaExpansionWidgets.export import exportWithDialog
+
+        exportWithDialog(self._parameterNode.inputVolume, self._parameterNode.segmentation, self._prediction)
+
+    def onCompareFollowupButton(self) -> None:
+        from HematomaExpansionWidgets import followup
+
+        followup.compare(self._parameterNode)
+        self.ui.followupTableView.setMRMLTableNode(self._parameterNode.growthTable)
 
     def onHeatmapDisplayChanged(self, *args) -> None:
         p = self._parameterNode
         if p and p.heatmapVolume:
             heatmap.set_heatmap_visibility(p.heatmapVolume, p.showHeatmap, p.heatmapOpacity, p.inputVolume)
 
-    # --- case list -----------------------------------------------------------------------------
-    def onLoadFolderButton(self) -> None:
-        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder of head CT scans"))
-        if folder:
-            self.setCases([folder])
-
-    def onLoadFilesButton(self) -> None:
-        files = qt.QFileDialog.getOpenFileNames(
-            slicer.util.mainWindow(), _("Head CT scans"), "",
-            _("Volumes (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)"))
-        if files:
-            self.setCases(list(files))
-
-    def setCases(self, paths: list) -> None:
-        from HematomaExpansionLib.pipeline.batch_inputs import case_stem, collect_inputs
-
-        self._casePaths = [str(p) for p in collect_inputs(paths)]
-        self.ui.caseListWidget.clear()
-        for path in self._casePaths:
-            item = qt.QListWidgetItem(case_stem(path))
-            item.setToolTip(path)
-            self.ui.caseListWidget.addItem(item)
-        if self._casePaths:
-            self.ui.caseListWidget.setCurrentRow(0)
-        self._updateButtonStates()
-
-    def stepCase(self, step: int) -> None:
-        row = self.ui.caseListWidget.currentRow + step
-        if 0 <= row < self.ui.caseListWidget.count:
-            self.ui.caseListWidget.setCurrentRow(row)
-
+    # --- case list (its buttons are wired in HematomaExpansionWidgets.cases) --------------------
     def onCaseSelected(self, row: int) -> None:
         self._updateButtonStates()
-        if not (0 <= row < len(self._casePaths)):
+        if not (0 <= row < len(self.cases.keys)):
             return
-        path, p = self._casePaths[row], self._parameterNode
-        volume = self._caseNodes.volume(path, slicer.mrmlScene)
-        with slicer.util.tryWithErrorDisplay(_("Could not load {path}.").format(path=path), waitCursor=True):
-            if volume is None:
-                volume = self.logic.loadCase(path)
-                self._caseNodes.add(path, volume)
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Could not load the case."), waitCursor=True):
+            volume = self.cases.load(row)
+            key = self.cases.keys[row]
             p.inputVolume = volume
-            p.segmentation, p.resultsTable, p.heatmapVolume = self._caseNodes.outputs(path, slicer.mrmlScene)
+            p.segmentation, p.resultsTable, p.heatmapVolume = self.cases.nodes.outputs(key, slicer.mrmlScene)
+            self._prediction = None
             self.ui.resultsTableView.setMRMLTableNode(p.resultsTable)
             slicer.util.setSliceViewerLayers(background=volume, foreground=None, fit=True)
             self.onHeatmapDisplayChanged()
             self.ui.statusLabel.text = _("Case {n} of {total}: {name}").format(
-                n=row + 1, total=len(self._casePaths), name=volume.GetName())
+                n=row + 1, total=len(self.cases.keys), name=volume.GetName())
+            self._updateButtonStates()
 
 
 #
@@ -333,10 +334,9 @@ class HematomaExpansionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
 
 class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
-    """Facade over ``HematomaExpansionLib.mrml.logic``; keeps loaded models for fast re-scoring.
-
-    Usable without the GUI, e.g. from the Python console or HematomaExpansionBatch.py.
-    """
+    """Facade over ``HematomaExpansionLib.mrml``; keeps loaded models for fast re-scoring. Usable without the
+    GUI (Python console, HematomaExpansionBatch.py): ``segment`` and ``process`` block; the panel runs the
+    same steps with progress and Cancel (``HematomaExpansionWidgets.longsteps``)."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
@@ -347,19 +347,19 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def missingDependencies() -> list:
-        return [requirement for name, requirement in PYTHON_DEPENDENCIES if importlib.util.find_spec(name) is None]
+        """Pinned requirements (``core.dependencies``, the same as pyproject.toml) not installed."""
+        return dependencies.missing_requirements(skip=dependencies.NOT_NEEDED_IN_SLICER)
 
     def ensureDependencies(self, askConfirmation: bool = True) -> bool:
         """Install missing Python packages (after asking). Returns True when everything is importable."""
-        missing = self.missingDependencies()
-        if not missing:
-            return True
-        question = _("Hematoma Expansion needs these Python packages: {packages}. Install them now (this may take minutes)?")
-        if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-                question.format(packages=", ".join(missing)), windowTitle=_("Install Python packages")):
-            return False
-        slicer.util.pip_install(missing)
-        return not self.missingDependencies()
+        from HematomaExpansionWidgets.dependencies import ensureDependencies
+
+        return not self.missingDependencies() or ensureDependencies(askConfirmation)
+
+    @staticmethod
+    def clinicalInputs(parameterNode) -> dict:
+        """The clinical inputs of the panel's form; fields left at "not given" are left out."""
+        return form.clinical_from_form(parameterNode.onsetToCtHours, parameterNode.anticoagulation, parameterNode.recurrentIch)
 
     def predictor(self, definition: Optional[str] = None, modelsFolder: str = ""):
         """The expansion model for ``definition`` from ``modelsFolder`` (empty = bundled), loaded once per session."""
@@ -378,8 +378,7 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
                 definition: Optional[str] = None, method: str = "auto", clinicalText: str = "", clinical: Optional[dict] = None,
                 modelsFolder: str = "", tableNode=None, heatmapNode=None):
         """Segment (or read the edited segmentation) and predict. Returns (prediction, segmentation, table, heatmap).
-        ``clinicalText``: KEY=VALUE inputs, added to ``clinical``; ``modelsFolder``: a retrained model's folder
-        (empty = the bundled model)."""
+        ``clinicalText``: KEY=VALUE inputs added to ``clinical``; ``modelsFolder``: a retrained model (empty = bundled)."""
         from HematomaExpansionLib.features.clinical import parse_clinical
         from HematomaExpansionLib.mrml.logic import run_on_nodes
 
@@ -397,9 +396,9 @@ class HematomaExpansionLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def loadCase(path: str):
         """Read a CT file or DICOM folder with the core reader (same checks as the CLI) into a volume node."""
-        from HematomaExpansionLib.mrml.logic import load_case
+        from HematomaExpansionLib.mrml.dicom_cases import load_path
 
-        return load_case(path, slicer.mrmlScene)
+        return load_path(path, slicer.mrmlScene)
 
 
 #

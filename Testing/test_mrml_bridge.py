@@ -619,8 +619,10 @@ def test_module_logic_self_test_runs_on_slicer_core(slicer_module, monkeypatch, 
 
 def test_module_logic_facade(slicer_module, monkeypatch, tmp_path, predictor):
     logic = slicer_module.HematomaExpansionLogic()
-    monkeypatch.setattr(slicer_module, "PYTHON_DEPENDENCIES", [("numpy", "numpy"), ("no_such_pkg_hemexp", "no-such-pkg")])
-    assert logic.missingDependencies() == ["no-such-pkg"]
+    from HematomaExpansionLib.core import dependencies
+
+    monkeypatch.setattr(dependencies, "REQUIREMENTS", (("numpy>=1.0", "numpy"), ("no-such-pkg-hemexp==1.0", "no_such_pkg_hemexp")))
+    assert logic.missingDependencies() == ["no-such-pkg-hemexp==1.0"]
     monkeypatch.setattr(logic, "predictor", lambda definition=None, modelsFolder="": predictor)
     path, info = _write_sample(tmp_path, "case_1.nii.gz")
     volume = logic.loadCase(str(path))

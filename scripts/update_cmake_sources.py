@@ -10,6 +10,7 @@ from pathlib import Path
 
 MODULE = Path(__file__).resolve().parents[1] / "HematomaExpansion"
 LIB = MODULE / "HematomaExpansionLib"
+WIDGETS = MODULE / "HematomaExpansionWidgets"  # the panel's Qt parts (Slicer only)
 
 
 def listed_block(variable: str, items: list[str]) -> str:
@@ -20,6 +21,7 @@ def listed_block(variable: str, items: list[str]) -> str:
 def main() -> None:
     scripts = sorted(p.relative_to(MODULE).as_posix() for p in MODULE.glob("*.py"))
     scripts += sorted(p.relative_to(MODULE).as_posix() for p in LIB.rglob("*.py") if "__pycache__" not in p.parts)
+    scripts += sorted(p.relative_to(MODULE).as_posix() for p in WIDGETS.rglob("*.py") if "__pycache__" not in p.parts)
     scripts = [s.replace("HematomaExpansion", "${MODULE_NAME}", 1) if not s.startswith("HematomaExpansionLib/resources")
                else s for s in scripts]
     resources = sorted(p.relative_to(MODULE).as_posix() for p in (LIB / "resources").rglob("*")

@@ -68,7 +68,8 @@ def write_scene_outputs(case_dir: Path, ct_path: Path, scene: Any = None) -> Non
     labels = read_mask(case_dir / "mask.nii.gz", ct)
     segmentation = labels_to_segmentation_node(labels, volume, overwrite=True)
     doc = json.loads((case_dir / "result.json").read_text())
-    table = prediction_to_table_node(prediction_from_result(doc, labels), scene=scene)
+    versions = (doc.get("software") or {}).get("packages")  # the versions that made the result
+    table = prediction_to_table_node(prediction_from_result(doc, labels), scene=scene, versions=versions)
     write_node(segmentation, case_dir / SEGMENTATION_FILE)
     write_node(table, case_dir / TABLE_FILE)
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import slicer
 
+from .views import FOLLOWUP_VIEWS
 from .volumes import check_on_ct_grid, follow_transform, new_volume_on_ct_grid
 
 HEATMAP_COLOR_NODE_NAME = "HematomaExpansion Grad-CAM"
@@ -52,10 +53,12 @@ def heatmap_to_volume_node(heat: np.ndarray, ct_volume_node: Any, node: Any = No
 
 
 def _composite_nodes(scene: Any) -> list[Any]:
+    """The slice views that show the baseline CT (not the follow-up views of the comparison layout)."""
     if scene is None:
         return []
-    return [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
-            for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]
+    nodes = [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
+             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]
+    return [n for n in nodes if n.GetLayoutName() not in FOLLOWUP_VIEWS]
 
 
 def set_heatmap_visibility(heatmap_node: Any, visible: bool, opacity: float | None = None, ct_volume_node: Any = None) -> int:

@@ -132,6 +132,21 @@ def refuse_if_user_content(segmentation_node: Any, overwrite: bool) -> None:
         )
 
 
+# --- the panel's Segment Editor node ---------------------------------------------------------
+EDITOR_NODE_TAG = "HematomaExpansion"
+
+
+def segment_editor_node(scene: Any) -> Any:
+    """This module's ``vtkMRMLSegmentEditorNode`` (a singleton, saved with the scene; created once)."""
+    node = scene.GetSingletonNode(EDITOR_NODE_TAG, "vtkMRMLSegmentEditorNode")
+    if node is None:
+        node = slicer.vtkMRMLSegmentEditorNode()
+        node.SetSingletonTag(EDITOR_NODE_TAG)
+        node.SetName("HematomaExpansion segment editor")
+        node = scene.AddNode(node)
+    return node
+
+
 # --- label map -> segmentation node ---------------------------------------------------------
 def new_segmentation_node(ct_volume_node: Any, scene: Any = None) -> Any:
     """An empty segmentation node named after the CT, with the CT as its reference geometry."""
@@ -166,6 +181,27 @@ def _import_binary(mask: np.ndarray, segmentation_node: Any, segment_id: str, ct
             raise HematomaExpansionError(f"could not write segment {segment_id!r} into {segmentation_node.GetName()}")
     finally:
         labelmap.GetScene().RemoveNode(labelmap)
+
+
+def ensure_hemorrhage_segments(ct_volume_node: Any, segmentation_node: Any = None) -> Any:
+    """A segmentation ready to be drawn in Segment Editor: the IPH and IVH segments (empty when new,
+    with names, colours and terminology) on the CT's geometry. Existing content is never touched.
+    Creates the node when none is given; returns it."""
+    check_ct_volume_node(ct_volume_node)
+    if segmentation_node is None:
+        segmentation_node = new_segmentation_node(ct_volume_node)
+    if segmentation_node.GetNodeReference(CT_REFERENCE_ROLE) is None:
+        segmentation_node.SetNodeReferenceID(CT_REFERENCE_ROLE, ct_volume_node.GetID())
+    if not segmentation_has_content(segmentation_node):
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_volume_node)
+    follow_transform(segmentation_node, ct_volume_node)
+    segmentation_node.CreateDefaultDisplayNodes()
+    existing = _our_segment_ids(segmentation_node)
+    for label in (LABEL_IPH, LABEL_IVH):
+        if label in existing:
+            continue
+        existing[label] = _ensure_segment(segmentation_node, label, existing)
+    return segmentation_node
 
 
 def labels_to_segmentation_node(

@@ -8,6 +8,7 @@ from typing import Any
 import slicer
 import vtk
 
+from ..core.dependencies import package_versions
 from ..core.results import Prediction, describe_scores
 
 TABLE_COLUMNS = ("Quantity", "Value", "Unit")
@@ -30,8 +31,16 @@ def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def prediction_rows(prediction: Prediction) -> list[tuple[str, str, str]]:
-    """(quantity, value, unit) rows shown in the results table (values as text, full precision kept)."""
+def software_rows(versions: dict[str, str | None] | None = None) -> list[tuple[str, str, str]]:
+    """One row per recorded package (torch, pyradiomics, ...): the versions that produced the numbers."""
+    versions = package_versions() if versions is None else versions
+    return [(f"Software: {name}", version or "not installed", "version") for name, version in versions.items()]
+
+
+def prediction_rows(prediction: Prediction, versions: dict[str, str | None] | None = None) -> list[tuple[str, str, str]]:
+    """(quantity, value, unit) rows shown in the results table (values as text, full precision kept).
+
+    ``versions``: package → version to record (default: what is installed, ``core.dependencies``)."""
     m = prediction.measurements
     rows = [
         ("Hemorrhage volume (IPH + IVH)", _fmt(m.volume_ml, 3), "mL"),
@@ -57,11 +66,13 @@ def prediction_rows(prediction: Prediction) -> list[tuple[str, str, str]]:
             rows.append((f"Top feature {rank}: {c.name}", f"{c.contribution:+.4f}", "log-odds"))
     for warning in prediction.warnings:
         rows.append(("Warning", warning, ""))
-    return rows
+    return rows + software_rows(versions)
 
 
-def prediction_to_table_node(prediction: Prediction, table_node: Any = None, scene: Any = None) -> Any:
-    """Results as a vtkMRMLTableNode with columns Quantity / Value / Unit (one row per quantity)."""
+def prediction_to_table_node(prediction: Prediction, table_node: Any = None, scene: Any = None,
+                             versions: dict[str, str | None] | None = None) -> Any:
+    """Results as a vtkMRMLTableNode with columns Quantity / Value / Unit (one row per quantity).
+    ``versions``: the package versions to show (default: the installed ones)."""
     if table_node is None:
         scene = scene or slicer.mrmlScene
         table_node = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{prediction.source or 'Case'} expansion results")
@@ -74,7 +85,7 @@ def prediction_to_table_node(prediction: Prediction, table_node: Any = None, sce
         column.SetName(name)
         table.AddColumn(column)
         columns[name] = column
-    for quantity, value, unit in prediction_rows(prediction):
+    for quantity, value, unit in prediction_rows(prediction, versions):
         columns["Quantity"].InsertNextValue(quantity)
         columns["Value"].InsertNextValue(value)
         columns["Unit"].InsertNextValue(unit)

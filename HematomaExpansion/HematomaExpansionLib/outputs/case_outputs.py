@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.ct_image import CTImage
+from ..core.dependencies import package_versions
 from ..core.results import Prediction, describe_scores
 from ..io.ct_files import write_float_volume, write_labels
 from .figures import draw_axial_slice, png_bytes, pyplot
@@ -41,9 +42,16 @@ def write_case_outputs(ct: CTImage, prediction: Prediction, output_dir: str | Pa
 
 def result_document(prediction: Prediction) -> dict[str, Any]:
     doc = prediction.to_json_dict()
-    doc["software"] = {"name": "hematoma-expansion", "version": __version__, "python": platform.python_version()}
+    doc["software"] = software_record()
     doc["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return doc
+
+
+def software_record() -> dict[str, Any]:
+    """What made a result: this package's version, Python's, and the versions of torch, pyradiomics and
+    the other packages that change the numbers (``core.dependencies.RECORDED_PACKAGES``)."""
+    return {"name": "hematoma-expansion", "version": __version__, "python": platform.python_version(),
+            "packages": package_versions()}
 
 
 def _json_default(o: Any) -> Any:
@@ -79,26 +87,38 @@ def _row(name: str, value: Any) -> str:
     return f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
 
 
+def report_rows(prediction: Prediction, result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) rows of the case report, shared by the HTML and PDF reports."""
+    m = prediction.measurements
+    rows = [
+        ("Hematoma volume (IPH + IVH)", f"{m.volume_ml:.1f} mL"),
+        ("Intraparenchymal (IPH)", f"{m.iph_volume_ml:.1f} mL"),
+        ("Intraventricular (IVH)", f"{m.ivh_volume_ml:.1f} mL"),
+        ("ABC/2 estimate (IPH)", f"{m.abc2_ml:.1f} mL  (A {m.abc2_a_mm:.0f} mm, B {m.abc2_b_mm:.0f} mm, C {m.abc2_c_mm:.0f} mm)"),
+        ("Mask source", prediction.mask_source),
+    ]
+    if prediction.model is not None:
+        mo = prediction.model
+        rows += [
+            ("Expansion probability", f"{mo.probability:.1%} ({mo.risk_band} risk)"),
+            ("Expansion definition", mo.definition),
+            ("Model", f"{mo.model_id} v{mo.model_version}"),
+        ]
+        rows += [(name, text) for name, text, _unit in describe_scores(mo.scores)]
+    packages = (result.get("software") or {}).get("packages") or {}
+    if packages:
+        rows.append(("Software", ", ".join(f"{k} {v or 'not installed'}" for k, v in packages.items())))
+    return rows
+
+
 def html_report(ct: CTImage, prediction: Prediction, result: dict[str, Any]) -> str:
     m = prediction.measurements
     heat = prediction.model.gradcam if prediction.model is not None else None
     png = base64.b64encode(overlay_png(ct, prediction.mask, heat, m.max_area_slice)).decode()
-    rows = [
-        _row("Hematoma volume (IPH + IVH)", f"{m.volume_ml:.1f} mL"),
-        _row("Intraparenchymal (IPH)", f"{m.iph_volume_ml:.1f} mL"),
-        _row("Intraventricular (IVH)", f"{m.ivh_volume_ml:.1f} mL"),
-        _row("ABC/2 estimate (IPH)", f"{m.abc2_ml:.1f} mL  (A {m.abc2_a_mm:.0f} mm, B {m.abc2_b_mm:.0f} mm, C {m.abc2_c_mm:.0f} mm)"),
-        _row("Mask source", prediction.mask_source),
-    ]
+    rows = [_row(name, value) for name, value in report_rows(prediction, result)]
     model_html = "<p>No expansion model was run.</p>"
     if prediction.model is not None:
         mo = prediction.model
-        rows += [
-            _row("Expansion probability", f"{mo.probability:.1%} ({mo.risk_band} risk)"),
-            _row("Expansion definition", mo.definition),
-            _row("Model", f"{mo.model_id} v{mo.model_version}"),
-        ]
-        rows += [_row(name, text) for name, text, _unit in describe_scores(mo.scores)]
         feats = "".join(
             f"<tr><td>{html.escape(c.name)}</td><td>{c.value:.4g}</td><td>{c.contribution:+.3f}</td></tr>"
             for c in mo.contributions

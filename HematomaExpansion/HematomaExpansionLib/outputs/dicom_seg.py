@@ -6,7 +6,7 @@ the slice in the order SimpleITK/GDCM sorts the series files, ``j`` the DICOM ro
 column. So ``labels[k]`` is the segmentation of the k-th file of that sorted list, pixel for pixel.
 
 The SEG is BINARY with two segments, always both described (1 = intraparenchymal hemorrhage,
-2 = intraventricular hemorrhage), algorithm type AUTOMATIC. Only frames with a non-empty segment
+2 = intraventricular hemorrhage), algorithm type AUTOMATIC (SEMIAUTOMATIC when the user corrected it). Only frames with a non-empty segment
 are stored (highdicom's ``omit_empty_frames``): empty slices are implied by the SEG standard's
 referenced-instance list, and the reader fills them with 0. An entirely empty mask is stored with
 all its (empty) frames so that the object is still valid.
@@ -57,9 +57,10 @@ SEGMENTS = (
 
 
 def write_dicom_seg(series_folder: Path, labels: np.ndarray, output_path: Path, algorithm_version: str,
-                    model_description: str) -> Path:
+                    model_description: str, algorithm_type: str = "AUTOMATIC") -> Path:
     """Write ``labels`` (0 background, 1 IPH, 2 IVH; on the grid of ``read_ct(series_folder)``) as a
-    DICOM SEG referencing that series; return ``output_path``."""
+    DICOM SEG referencing that series; return ``output_path``. ``algorithm_type``: AUTOMATIC, or
+    SEMIAUTOMATIC for a segmentation the user corrected."""
     files = series_files(series_folder)
     hd = _highdicom()
     code = hd.sr.CodedConcept
@@ -85,7 +86,7 @@ def write_dicom_seg(series_folder: Path, labels: np.ndarray, output_path: Path, 
             segment_label=label,
             segmented_property_category=code(*CATEGORY),
             segmented_property_type=code(*prop),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues[algorithm_type],
             algorithm_identification=algorithm,
             anatomic_regions=[code(*region)],
             display_color=hd.color.CIELabColor(*lab),
