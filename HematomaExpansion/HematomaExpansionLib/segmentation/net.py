@@ -14,11 +14,8 @@ Output: softmax over background / IPH / IVH per slice; probabilities are resized
 slice's exact in-plane size; a voxel is blood when P(IPH) + P(IVH) ≥ ``BLOOD_PROBABILITY_THRESHOLD``
 and takes the more probable of IPH/IVH; the labels are mapped back with ``from_canonical_array``
 — the mask is on the CT's exact grid (shape, spacing, origin, direction untouched).
-``BLOOD_PROBABILITY_THRESHOLD`` = 0.5 for the 1.1.0 weights, chosen on 76 generated *train-split*
-cases outside the training set (seeds 5000–5085): thresholds 0.3 / 0.4 / 0.5 / 0.6 gave mean
-absolute volume errors of 0.77 / 0.46 / 0.36 / 0.59 mL (signed +0.65 / +0.25 / −0.13 / −0.53 mL)
-and median Dice 0.940 / 0.954 / 0.957 / 0.950. The benchmark cases (val-split shapes) played no
-part in this choice. (The 1.0.0 weights were run at 0.4, their best on the same cases: 0.58 mL.)
+The weights' manifest entry records the threshold tuned for them on train-split cases outside the
+training set (``blood_threshold``; the model card gives the tuning table).
 
 Post-processing (``postprocess``; names are the documented thresholds):
 - ``MAX_BLOOD_HU``: voxels denser than this (smoothed) are not acute blood (bone, calcification).
@@ -29,14 +26,16 @@ Post-processing (``postprocess``; names are the documented thresholds):
 - ``MIN_INSIDE_BRAIN_FRACTION``: components mostly outside the intracranial mask (scalp,
   orbits, outside the skull) are removed.
 - ``MIN_MEAN_BLOOD_HU``: components whose mean HU is below this are not acute blood.
+- then ``segmentation.anatomy_filter``: ribbons hugging the inner table, components without
+  contrast to the brain around them, small calcifications, and the partial-volume border.
 No hole filling: the network labels hypodense pockets inside the clot itself (they are blood in
 its training labels), while filling in-slice holes also swallowed brain enclosed between the lobes
 of irregular hematomas. On 26 train-split tuning cases (seeds 5000–5025) filling changed the
 median Dice by +0.004 and the volume error by −0.01 mL, but tripled the error of the core-minimum
 density feature the expansion model relies on (mean |Δ| 8.1 vs 3.1 HU against the true mask).
 
-Weights: ``models/segmentation/<file>`` listed in ``models/manifest.json`` with its sha256;
-loaded with ``torch.load(weights_only=True)``; a mismatch raises ``ModelError``.
+Weights: ``models/segmentation/<file>`` in ``models/manifest.json`` with its sha256, loaded with
+``torch.load(weights_only=True)``; a mismatch raises ``ModelError``.
 """
 
 from __future__ import annotations
@@ -55,6 +54,8 @@ from ..core.ct_image import CTImage
 from ..core.errors import ModelError
 from ..core.hashing import sha256_file
 from ..core.results import LABEL_IPH, LABEL_IVH
+from .anatomy_filter import refine_with_anatomy
+from .slabs import slab_factor, to_slabs, to_slices
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ BLOOD_PROBABILITY_THRESHOLD = 0.5
 MIN_INSIDE_BRAIN_FRACTION = 0.5
 MIN_MEAN_BLOOD_HU = 42.0
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-2"
+POSTPROCESS_VERSION = "post-3"
 
 INFER_BATCH = 32
 
@@ -406,18 +407,37 @@ def probabilities_to_labels(prob: np.ndarray, threshold: float | None = None) ->
 
 
 def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True) -> np.ndarray:
+    """Labels on the canonical grid; thin slices are inferred on ``slabs.SLAB_MM`` slabs and mapped back."""
     model = model if model is not None else load_model()
-    planes, geom, _ = prepare_slices(hu, spacing)
+    n = slab_factor(spacing[0])
+    planes, geom, _ = prepare_slices(to_slabs(hu, n), (spacing[0] * n,) + tuple(spacing[1:]))
     prob = predict_probabilities(model, planes)
-    prob = probabilities_to_canonical(prob, geom)
-    labels = probabilities_to_labels(prob)
+    labels = _labels_on_slices(prob, geom, hu.shape[0], n)
     if post and labels.any():
-        # intracranial mask computed on the (cheaper) 1 mm network grid, then mapped back
-        brain_net = brain_mask_canonical(planes[:, 1], (spacing[0], NET_PIXEL_MM, NET_PIXEL_MM))
+        # intracranial mask computed on the (cheaper) 1 mm network grid of the slabs, then mapped back
+        brain_net = brain_mask_canonical(planes[:, 1], (spacing[0] * n, NET_PIXEL_MM, NET_PIXEL_MM))
         brain_net = ndi.binary_dilation(brain_net, iterations=2).astype(np.float32)[:, None]
-        brain = probabilities_to_canonical(brain_net, geom, background_channel=False)[:, 0] >= 0.5
+        brain = _labels_on_slices(brain_net, geom, hu.shape[0], n, background_channel=False) > 0
+        del planes, prob
         labels = postprocess(labels, hu, spacing, brain)
+        labels = refine_with_anatomy(labels, hu, spacing, brain)
     return labels
+
+
+def _labels_on_slices(maps: np.ndarray, geom: SliceGeometry, n_slices: int, n: int, background_channel: bool = True,
+                      chunk: int = 16) -> np.ndarray:
+    """Network-grid maps of the slabs → uint8 on every canonical slice, a few slices at a time (memory:
+    a full-resolution float map of a 512×512×300 scan would take ~1 GB). Probabilities give labels;
+    a one-channel mask (``background_channel`` False) gives 0/1 at 0.5."""
+    s, h, w = n_slices, geom.canonical_shape[1], geom.canonical_shape[2]
+    out = np.zeros((s, h, w), np.uint8)
+    maps = to_slices(maps, s, n)
+    for k0 in range(0, s, chunk):
+        k1 = min(s, k0 + chunk)
+        g = SliceGeometry((k1 - k0, h, w), geom.resized_hw, geom.offset)
+        full = probabilities_to_canonical(maps[k0:k1], g, background_channel=background_channel)
+        out[k0:k1] = probabilities_to_labels(full) if background_channel else (full[:, 0] >= 0.5)
+    return out
 
 
 def segment_net(ct: CTImage, model=None) -> np.ndarray:

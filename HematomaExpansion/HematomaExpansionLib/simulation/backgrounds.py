@@ -104,8 +104,33 @@ def anatomy(background: CTImage) -> Anatomy:
     return an
 
 
-def derive_background(head: CTImage, rng: np.random.Generator, strength: float = 1.0) -> CTImage:
-    """A new lesion-free head from a real one: mirror, small rotation/scale, HU offset (same grid)."""
+ANISOTROPY = 0.06  # per-axis scale on top of the global one (domain randomisation)
+ELASTIC_GRID_MM = 40.0  # correlation length of the elastic displacement
+ELASTIC_MM = 2.5  # SD of the displacement
+
+
+def _elastic_field(head: CTImage, rng: np.random.Generator, sd_mm: float) -> sitk.Transform:
+    """A smooth random displacement field (LPS mm) on a coarse copy of the head's grid (fast to apply)."""
+    coarse = 8.0
+    size = [max(4, int(np.ceil(n * s / coarse)) + 1) for n, s in zip(head.shape[::-1], head.spacing)]
+    field = rng.standard_normal((3, *size[::-1]))
+    field = np.stack([ndi.gaussian_filter(f, ELASTIC_GRID_MM / coarse / 2.0) for f in field])
+    field *= sd_mm / max(float(field.std()), 1e-6)
+    img = sitk.GetImageFromArray(np.moveaxis(field, 0, -1).astype(np.float64), isVector=True)
+    img.SetSpacing([coarse] * 3)
+    img.SetOrigin([float(v) for v in head.origin])
+    img.SetDirection([float(v) for v in np.asarray(head.direction).ravel()])
+    return sitk.DisplacementFieldTransform(img)
+
+
+def derive_background(head: CTImage, rng: np.random.Generator, strength: float = 1.0,
+                      elastic_rng: np.random.Generator | None = None) -> CTImage:
+    """A new lesion-free head from a real one: mirror, small rotation/scale, HU offset (same grid).
+
+    ``elastic_rng`` (domain randomisation) adds a per-axis scale (±``ANISOTROPY``) and a smooth
+    elastic deformation (smooth random displacement field, correlation ``ELASTIC_GRID_MM``, SD ``ELASTIC_MM``), drawn
+    from that generator so ``rng``'s stream (and every other draw of the case) is unchanged.
+    """
     c = center_lps(head)
     angles = rng.uniform(-12, 12, 3) * strength * np.array([0.5, 0.5, 1.0])  # roll, pitch, yaw (deg)
     scale = 1.0 + rng.uniform(-0.08, 0.08) * strength
@@ -120,13 +145,20 @@ def derive_background(head: CTImage, rng: np.random.Generator, strength: float =
     aff.SetCenter([float(v) for v in c])
     aff.SetMatrix([float(v) for v in m.ravel()])
     aff.SetTranslation([float(v) for v in rng.uniform(-4, 4, 3) * strength])
-    arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=aff)
+    tx_all = aff
+    derived_extra = {}
+    if elastic_rng is not None:
+        aniso = 1.0 + elastic_rng.uniform(-ANISOTROPY, ANISOTROPY, 3) * strength
+        aff.SetMatrix([float(v) for v in (m @ np.diag(1.0 / aniso)).ravel()])
+        tx_all = sitk.CompositeTransform([aff, _elastic_field(head, elastic_rng, ELASTIC_MM * strength)])
+        derived_extra = {"anisotropy": [round(float(a), 3) for a in aniso], "elastic_mm": ELASTIC_MM * strength}
+    arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all)
     an = anatomy(head)
     lab = (an.brain.astype(np.uint8) + an.ventricles.astype(np.uint8))
-    lab_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=aff,
+    lab_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
                        interp=sitk.sitkNearestNeighbor, default=0, array=head.from_canonical_array(lab),
                        pixel=None)
-    depth_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=aff,
+    depth_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
                          default=0, array=head.from_canonical_array(an.depth)) / scale
     offset = rng.uniform(-3.0, 3.0) * strength
     soft = (arr > -50) & (arr < 150)
@@ -135,6 +167,6 @@ def derive_background(head: CTImage, rng: np.random.Generator, strength: float =
     out = CTImage(arr, head.spacing, head.origin, head.direction.copy(), head.source,
                   {"background": head.metadata.get("background", ""), "derived": {
                       "angles_deg": [round(float(a), 2) for a in angles], "scale": round(float(scale), 3),
-                      "mirror": bool(mirror), "hu_offset": round(float(offset), 2)},
+                      "mirror": bool(mirror), "hu_offset": round(float(offset), 2), **derived_extra},
                    "_anatomy_labels": lab_arr.astype(np.uint8), "_anatomy_depth": depth_arr.astype(np.float32)})
     return out

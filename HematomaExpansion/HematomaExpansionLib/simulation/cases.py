@@ -25,6 +25,7 @@ import numpy as np
 from ..core.ct_image import CTImage
 from ..core.results import LABEL_IPH, LABEL_IVH
 from .backgrounds import anatomy, derive_background, resolve_data_dir, shared_background_heads
+from .domain import ScannerAppearance, apply_scanner_acquisition, paint_scanner_anatomy
 from .lesions import add_satellites, list_lesion_masks, place_lesion
 from .painting import HematomaAppearance, paint_hematoma
 from .variants import VARIANT_WEIGHTS, apply_variant
@@ -38,12 +39,15 @@ class SimulatedCase:
 
 
 def simulate_case(seed: int, split: str = "train", variant: str | None = None,
-                  data_dir: str | Path | None = None, derive: bool = True) -> SimulatedCase:
+                  data_dir: str | Path | None = None, derive: bool = True, domain: bool = True) -> SimulatedCase:
     """One labelled case, deterministic from ``seed``.
 
     ``split`` picks the lesion shapes (train or val masks; backgrounds are shared, with random
     derived anatomy). ``variant`` (one of VARIANTS, or None = drawn from VARIANT_WEIGHTS).
-    Compartments: 65 % IPH only, 22 % IPH + IVH extension, 13 % IVH only.
+    Compartments: 65 % IPH only, 22 % IPH + IVH extension, 13 % IVH only. ``domain``: domain
+    randomisation (``simulation.domain``: scanner appearance, hard negatives, elastic anatomy),
+    drawn from a random stream of its own, so lesion shape/placement/variant are the same with
+    and without it.
     """
     rng = np.random.default_rng([int(seed), 0 if split == "train" else 1])
     if variant is None:
@@ -54,7 +58,8 @@ def simulate_case(seed: int, split: str = "train", variant: str | None = None,
     if not heads:
         raise FileNotFoundError(f"no background head CT under {resolve_data_dir(data_dir) / 'realct'}")
     head = heads[int(rng.integers(len(heads)))]  # shared, read-only; anatomy cached on it
-    bg = derive_background(head, rng) if derive else head
+    drng = np.random.default_rng([int(seed), 0 if split == "train" else 1, 17])
+    bg = derive_background(head, rng, elastic_rng=drng if domain else None) if derive else head
     meta: dict[str, Any] = {"seed": int(seed), "split": split, "variant": variant,
                             "background": head.metadata.get("background", ""), "derived": bg.metadata.get("derived")}
     empty = np.zeros(bg.shape, bool)
@@ -84,7 +89,17 @@ def simulate_case(seed: int, split: str = "train", variant: str | None = None,
         labels[iph] = LABEL_IPH
         labels[ivh] = LABEL_IVH
         meta.update(lesion=path.name, compartment=comp, scale=round(scale, 3), appearance=app.to_dict())
+    scanner = ScannerAppearance.random(drng) if domain else ScannerAppearance()
+    # the scanner's kernel and noise belong to the reconstructed slices, before any skull stripping
+    acquisition_first = variant == "skullstrip"
+    if domain:
+        ct = paint_scanner_anatomy(ct, labels, anatomy(bg), scanner, drng)
+        meta["scanner"] = scanner.to_dict()
+        if acquisition_first:
+            ct = apply_scanner_acquisition(ct, scanner, drng)
     ct, labels, vmeta = apply_variant(ct, labels, variant, rng, brain=bg.from_canonical_array(anatomy(bg).brain))
+    if domain and not acquisition_first:
+        ct = apply_scanner_acquisition(ct, scanner, drng)
     meta.update(vmeta)
     vml = ct.voxel_volume_ml
     meta["iph_ml"] = float((labels == LABEL_IPH).sum() * vml)

@@ -1,7 +1,9 @@
 """Acquisition variants a real archive contains, applied to a painted case.
 
-``VARIANTS``: 5 mm and 1 mm slices, gantry tilt, skull-stripped input, different in-plane
-resolution (512×512 ≈ 0.49 mm), no hemorrhage (``standard``/``nohem`` leave the scan as is).
+``VARIANTS``: thick slices (``thick5``: 2.5–7 mm), thin slices (``thin1``: 0.6–1.25 mm), gantry
+tilt, skull-stripped input, different in-plane resolution (``inplane``: 0.4–0.9 mm pixels), no
+hemorrhage (``standard``/``nohem`` leave the scan as is). With the background's own 1.5 mm, slice
+thickness covers 0.6–7 mm, so vertex and skull-base partial volume is seen at each.
 """
 
 from __future__ import annotations
@@ -30,17 +32,18 @@ def apply_variant(ct: CTImage, labels: np.ndarray, variant: str, rng: np.random.
     if variant in ("standard", "nohem"):
         return ct, labels, meta
     if variant == "thick5":
-        t = float(rng.uniform(4.5, 6.5))
+        t = float(rng.uniform(2.5, 7.0))
         meta["slice_mm"] = round(t, 2)
         out, lab = thick_slices(ct, labels, t)
         return out, lab, meta
     if variant == "thin1":
-        sp = (ct.spacing[0], ct.spacing[1], 1.0)
+        t = round(float(rng.uniform(0.6, 1.25)), 2)
+        sp = (ct.spacing[0], ct.spacing[1], t)
         out, lab = resample_case(ct, labels, sp, ct.direction)
-        meta["slice_mm"] = 1.0
+        meta["slice_mm"] = t
         return out, lab, meta
     if variant == "inplane":
-        px = float(rng.choice([0.45, 0.49, 0.7]))
+        px = round(float(rng.uniform(0.4, 0.9)), 3)
         out, lab = resample_case(ct, labels, (px, px, ct.spacing[2]), ct.direction)
         meta["pixel_mm"] = px
         return out, lab, meta

@@ -1,0 +1,141 @@
+"""Anatomical post-processing of a hemorrhage mask: what cannot be an acute IPH/IVH is removed.
+
+Runs after the density rules of ``segmentation.net.postprocess``, per 3D component, on the
+canonical axial array. On scans from scanners the network never saw, its false blood sat in a
+few known places (cortex against the inner table at the vertex, partial volume next to the
+petrous bone and the tentorium, calcified pineal/choroid plexus, small cortical spots). Each
+rule below targets one of them with a named threshold:
+
+- ``RIBBON_MAX_DEPTH_MM``: a component whose voxels all lie within this depth of the
+  intracranial boundary (90th percentile of the depth) is a ribbon hugging the inner table —
+  cortex, dura, a venous sinus or extra-axial blood, never an intraparenchymal hematoma.
+- ``MIN_LOCAL_CONTRAST_HU``: acute blood stands out of the brain around it (the core's median
+  minus the median of the brain ``RING_MM`` around it; acute clot ≈ +20…+40 HU). A component
+  below this is brain made denser by the scanner (beam hardening, partial volume of bone,
+  bright cortex), not blood. Components with no core deeper than ``CORE_DEPTH_MM`` (tiny foci,
+  all partial volume) or no brain ring are not judged by this rule.
+- ``CALCIFICATION_CORE_HU`` / ``CALCIFICATION_MAX_ML``: a small component with a dense core
+  (any voxel inside it or touching it above this, away from the skull by ``SKULL_MARGIN_MM``) is
+  a calcification (pineal, choroid plexus, basal ganglia, falx) blurred by the slice thickness.
+Components of intraventricular blood are judged against the same rules: IVH is never a ribbon,
+and its contrast to CSF only makes the contrast rule easier to pass.
+
+Then the border of each measurable component is set where partial volume puts it
+(``refine_with_anatomy(trim=True)``, the half-maximum rule): a voxel in the outer ``RIM_MM`` of a
+component (in-plane) whose density is less than ``PARTIAL_VOLUME_FRACTION`` of the way from the surrounding
+brain to the clot's core is mostly brain. On the real scan mistie_0034 (6 mm slices) the
+network's border ran through 40–45 HU voxels around a 64 HU clot in 32 HU brain: 47.6 mL after
+the rules above, 41.6 mL after the trim, against 41.5 mL of an independent delineation. On 35
+generated val-split cases (labels mark voxels at least half blood) the trim moved the median
+Dice 0.956 → 0.968 and the mean absolute volume error 0.38 → 0.40 mL (signed +0.10 → −0.15 mL).
+In-plane smoothing before the comparison was worse on both (it lowers every border voxel);
+trimming the top/bottom caps too (40.1 mL; −0.17 mL) or taking the core's upper quartile (38.2 mL;
+−0.29 mL) cut too much on both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..anatomy.brain import BONE_HU
+from ..anatomy.extent import margin_voxels
+
+RIBBON_MAX_DEPTH_MM = 3.5
+MIN_LOCAL_CONTRAST_HU = 14.0
+RING_MM = (1.0, 5.0)
+RING_BRAIN_HU = (10.0, 90.0)
+CORE_DEPTH_MM = 1.5
+MIN_CORE_VOXELS = 5
+MIN_RING_VOXELS = 10
+CALCIFICATION_CORE_HU = 100.0
+CALCIFICATION_MAX_ML = 1.0
+SKULL_MARGIN_MM = 2.0
+RIM_MM = 2.0
+PARTIAL_VOLUME_FRACTION = 0.5
+RULES = ("ribbon", "contrast", "calcification")
+
+
+def component_verdicts(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray) -> list[dict]:
+    """One dict per 3D blood component: volume, depth p90, local contrast, dense core, and ``reject``
+    (the first rule it fails, or None). Canonical arrays; ``brain`` = intracranial mask."""
+    blood = labels > 0
+    comp, n = ndi.label(blood)
+    if n == 0:
+        return []
+    vml = float(np.prod(spacing)) / 1000.0
+    pad = margin_voxels(max(RIBBON_MAX_DEPTH_MM, RING_MM[1]) + 2.0, spacing)
+    out = []
+    for i, box in enumerate(ndi.find_objects(comp), start=1):
+        sl = tuple(slice(max(0, b.start - p), b.stop + p) for b, p in zip(box, pad))
+        m = comp[sl] == i
+        info = _measure(m, hu[sl], blood[sl], brain[sl], spacing)
+        info["label"] = i
+        info["volume_ml"] = float(m.sum() * vml)
+        info["reject"] = _first_failed(info)
+        out.append(info)
+    return out
+
+
+def refine_with_anatomy(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray, trim: bool = True) -> np.ndarray:
+    """``labels`` without the components that fail a rule, each kept component's border trimmed to its
+    partial-volume threshold (module docstring). Works on the blood's bounding box only."""
+    blood = labels > 0
+    if not blood.any():
+        return labels
+    pad = margin_voxels(max(RIBBON_MAX_DEPTH_MM, RING_MM[1]) + 2.0, spacing)
+    box = tuple(slice(max(0, b.start - p), b.stop + p) for b, p in zip(ndi.find_objects(blood.astype(np.uint8))[0], pad))
+    sub_lab, sub_hu = labels[box], hu[box].astype(np.float32)
+    verdicts = component_verdicts(sub_lab, sub_hu, spacing, brain[box])
+    comp, _ = ndi.label(sub_lab > 0)
+    sub = np.where(np.isin(comp, [v["label"] for v in verdicts if v["reject"]]), 0, sub_lab).astype(labels.dtype)
+    if trim:
+        for v in verdicts:
+            if v["reject"] is None and v["contrast_hu"] is not None:
+                _trim_component(sub, comp, v, sub_hu, spacing)
+    out = labels.copy()
+    out[box] = sub
+    return out
+
+
+def _trim_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarray, spacing) -> None:
+    """In place: the component's rim voxels (``RIM_MM``, in-plane) below its partial-volume threshold → 0.
+    Hypodense pockets inside the clot are not on the rim: they stay."""
+    sl = ndi.find_objects((comp == v["label"]).astype(np.uint8))[0]
+    m = np.pad(comp[sl] == v["label"], ((0, 0), (1, 1), (1, 1)))
+    # in-plane distance to the component's border (z sampling huge: slices do not mix)
+    inside = ndi.distance_transform_edt(m, sampling=(1e6, spacing[1], spacing[2]))[:, 1:-1, 1:-1]
+    threshold = v["core_hu"] - (1.0 - PARTIAL_VOLUME_FRACTION) * v["contrast_hu"]
+    cut = m[:, 1:-1, 1:-1] & (inside <= RIM_MM) & (hu[sl] < threshold)
+    labels[sl][cut] = 0
+
+
+def _measure(m: np.ndarray, hu: np.ndarray, blood: np.ndarray, brain: np.ndarray, spacing) -> dict:
+    # depth below the intracranial boundary; the box is padded enough for the ribbon test
+    depth = ndi.distance_transform_edt(brain | m, sampling=spacing)
+    outside = ndi.distance_transform_edt(~m, sampling=spacing)
+    inside = ndi.distance_transform_edt(m, sampling=spacing)
+    ring = (outside > RING_MM[0]) & (outside <= RING_MM[1]) & brain & ~blood & \
+        (hu > RING_BRAIN_HU[0]) & (hu < RING_BRAIN_HU[1])
+    core = m & (inside > CORE_DEPTH_MM)
+    # no core deeper than the partial-volume rim: the component's density cannot be measured
+    measurable = core.sum() >= MIN_CORE_VOXELS and ring.sum() >= MIN_RING_VOXELS
+    core_hu = float(np.median(hu[core])) if measurable else None
+    contrast = core_hu - float(np.median(hu[ring])) if measurable else None
+    bone = hu > BONE_HU
+    touching = ndi.binary_dilation(m) & ~blood | m
+    if bone.any():
+        touching &= ndi.distance_transform_edt(~bone, sampling=spacing) > SKULL_MARGIN_MM
+    dense = float(hu[touching].max()) if touching.any() else float("-inf")
+    return {"depth_p90_mm": float(np.percentile(depth[m], 90)), "contrast_hu": contrast, "dense_core_hu": dense,
+            "core_hu": core_hu}
+
+
+def _first_failed(info: dict) -> str | None:
+    if info["depth_p90_mm"] < RIBBON_MAX_DEPTH_MM:
+        return "ribbon"
+    if info["contrast_hu"] is not None and info["contrast_hu"] < MIN_LOCAL_CONTRAST_HU:
+        return "contrast"
+    if info["volume_ml"] < CALCIFICATION_MAX_ML and info["dense_core_hu"] >= CALCIFICATION_CORE_HU:
+        return "calcification"
+    return None
