@@ -32,7 +32,11 @@ def register(subparsers) -> None:
 
     def common(q, report_default: str):
         q.add_argument("cohort", metavar="COHORT.csv",
-                       help="table with baseline_ct, optional baseline_mask, followup_mask or label, optional "
+                       help="table with baseline_ct, optional baseline_mask; per row the label comes from followup_mask "
+                            "(with baseline_mask), else a 0/1 label, else followup_ct: the follow-up CT is segmented by the "
+                            "bundled segmenter (cached per file and segmenter) and the label computed under --definition "
+                            "from the baseline (baseline_mask, else auto-segmented) and follow-up IPH/IVH volumes; a row "
+                            "whose follow-up CT cannot be read or segmented is skipped and listed in the report. Optional "
                             "patient_id and clinical columns (onset_to_ct_h, anticoagulation, warfarin, recurrent_ich)")
         q.add_argument("--definition", choices=DEFINITIONS, default=DEFAULT_DEFINITION, help="expansion definition (default %(default)s)")
         q.add_argument("--report-dir", default=report_default, help="where report.json and report.html go (default %(default)s)")

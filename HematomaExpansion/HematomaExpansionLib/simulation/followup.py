@@ -5,7 +5,8 @@ exact number of voxels (the region nearest the hematoma, with an irregular front
 and outside the ventricles), optionally new IVH layering in the occipital horns, painted at acute
 blood density, then the whole head moved by a rigid transform and resampled onto a new grid
 (linear for HU, one-hot ≥ 0.5 for labels) with fresh noise. The true growth is measured from the
-true masks on their own grids, as the comparison measures it.
+true masks on their own grids, as the comparison measures it. ``pair_from_case`` does the same from
+a given baseline and mask (a real CT: ``scripts/bench_compare.py --real``).
 """
 
 from __future__ import annotations
@@ -52,11 +53,17 @@ def _allowed(ct: CTImage, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def grow_labels(ct: CTImage, labels: np.ndarray, growth_ml: float, new_ivh_ml: float,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(follow-up labels on the baseline grid, voxels that became blood) with exactly the voxels asked for."""
+                rng: np.random.Generator, ivh_region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(follow-up labels on the baseline grid, voxels that became blood) with exactly the voxels asked for.
+
+    ``ivh_region``: where new IVH may layer (e.g. a real CT's ventricle mask); default the CSF found
+    by a density threshold, which on a phantom is the ventricles only.
+    """
     vox = ct.voxel_volume_ml
     spacing = np.array(ct.spacing[::-1])
     parenchyma, csf = _allowed(ct, labels)
+    if ivh_region is not None:
+        csf = np.asarray(ivh_region, bool) & (labels == 0)
     out = labels.copy()
     n_grow = int(round(growth_ml / vox))
     if n_grow > 0:
@@ -172,3 +179,24 @@ def make_pair(seed: int, baseline_ml: float = 20.0, growth_ml: float = 8.0, new_
             "rotation_deg": [float(np.degrees(a)) for a in (transform.GetAngleX(), transform.GetAngleY(), transform.GetAngleZ())],
             "translation_mm": list(transform.GetTranslation())}
     return SimulatedPair(ct0, lab0, ct1, lab1, transform, truth, reference_points(ct0, lab0), info)
+
+
+def pair_from_case(ct: CTImage, labels: np.ndarray, seed: int, growth_ml: float, new_ivh_ml: float = 0.0,
+                   max_rotation_deg: float = 5.0, max_translation_mm: float = 5.0, followup_spacing=None,
+                   ivh_region: np.ndarray | None = None, noise_hu: float = 3.0) -> SimulatedPair:
+    """A pair from a given baseline (e.g. a real CT and its mask): grown, painted, moved, resampled.
+
+    The follow-up keeps the baseline's field of view (head moved out of it is lost) on an axial
+    grid of ``followup_spacing`` (numpy order; default the baseline's spacing).
+    """
+    rng = np.random.default_rng(20_000 + seed)
+    lab1_on0, new = grow_labels(ct, labels, growth_ml, new_ivh_ml, rng, ivh_region=ivh_region)
+    ct1_on0 = paint_new_blood(ct, new, rng)
+    transform = random_rigid(rng, center_lps(ct), max_rotation_deg, max_translation_mm)
+    fspacing = tuple(ct.spacing) if followup_spacing is None else tuple(followup_spacing[::-1])
+    ct1, lab1 = move_case(ct1_on0, lab1_on0, transform, fspacing, rng, noise_hu=noise_hu, fov_of=ct)
+    truth = label_from_masks(labels, ct.spacing, lab1, ct1.spacing)
+    info = {"seed": seed, "growth_ml_on_baseline_grid": growth_ml, "new_ivh_ml": new_ivh_ml,
+            "rotation_deg": [float(np.degrees(a)) for a in (transform.GetAngleX(), transform.GetAngleY(), transform.GetAngleZ())],
+            "translation_mm": list(transform.GetTranslation())}
+    return SimulatedPair(ct, labels, ct1, lab1, transform, truth, reference_points(ct, labels), info)

@@ -3,8 +3,10 @@
 Cohort CSV (paths relative to the CSV's folder or absolute):
 - ``baseline_ct`` (required): baseline NCCT (NIfTI/NRRD; aliases ``ct``, ``image``);
 - ``baseline_mask`` (optional; alias ``mask``): labels 1 = IPH, 2 = IVH; segmented automatically when absent;
-- ``followup_mask`` (alias ``mask1``) **or** ``label`` (0/1 under the chosen definition; aliases ``he``, ``expansion``):
-  with follow-up masks the label is computed for the chosen definition by ``expansion.labels``;
+- ``followup_mask`` (alias ``mask1``) **or** ``label`` (0/1 under the chosen definition; aliases ``he``, ``expansion``)
+  **or** ``followup_ct`` (aliases ``ct1``, ``follow_up_ct``): with follow-up masks the label is computed for the
+  chosen definition by ``expansion.labels``; a follow-up CT is segmented and labelled by ``followup_labels``
+  (used only when the row has neither a follow-up mask with a baseline mask nor a label);
 - ``patient_id`` (optional; default ``case_id``/row): cross-validation never splits a patient;
 - clinical columns (optional): ``onset_to_ct_h``, ``anticoagulation``, ``warfarin``, ``recurrent_ich``
   (aliases in ``features.clinical.CLINICAL_ALIASES``). Other columns are ignored.
@@ -24,6 +26,7 @@ from ..features.clinical import CLINICAL_ALIASES, as_bool
 CT_COLS = ("baseline_ct", "ct", "image")
 MASK_COLS = ("baseline_mask", "mask")
 FU_COLS = ("followup_mask", "mask1", "follow_up_mask")
+FU_CT_COLS = ("followup_ct", "ct1", "follow_up_ct")
 LABEL_COLS = ("label", "he", "expansion")
 
 
@@ -39,6 +42,9 @@ class Case:
     # True: image features come from the bundled segmenter's mask even when a baseline mask is
     # given (the given mask then only defines the expansion label), as in the one-button pipeline
     segment_baseline: bool = False
+    # follow-up CT to segment for the label (existence is checked when labelling: a missing or
+    # unreadable follow-up skips the row instead of stopping the run)
+    followup_ct: Path | None = None
 
     @property
     def feature_mask(self) -> Path | None:
@@ -77,8 +83,8 @@ def read_cohort(path: str | Path, mask_source: str = "given") -> list[Case]:
     cols = set(rows[0])
     if not cols & set(CT_COLS):
         raise CohortError(f"cohort table {p} needs a 'baseline_ct' column (found: {', '.join(sorted(cols))})")
-    if not cols & (set(FU_COLS) | set(LABEL_COLS)):
-        raise CohortError(f"cohort table {p} needs a 'followup_mask' or a 'label' column")
+    if not cols & (set(FU_COLS) | set(LABEL_COLS) | set(FU_CT_COLS)):
+        raise CohortError(f"cohort table {p} needs a 'followup_mask', 'followup_ct' or 'label' column")
     clin_names = {a for al in CLINICAL_ALIASES.values() for a in al}
     cases = []
     for i, r in enumerate(rows, start=2):
@@ -109,16 +115,24 @@ def read_cohort(path: str | Path, mask_source: str = "given") -> list[Case]:
             if flag is None:
                 raise CohortError(f"{p}, line {i}: label must be 0/1, got {lab!r}")
             label = int(flag)
-        if fu is None and label is None:
-            raise CohortError(f"{p}, line {i}: neither a follow-up mask nor a label")
+        fu_ct = res(_pick(r, FU_CT_COLS))
+        if fu is None and label is None and fu_ct is None:
+            raise CohortError(f"{p}, line {i}: neither a follow-up mask, a follow-up CT nor a label")
         cid = _pick(r, ("case_id", "id")) or f"row{i}"
         pid = _pick(r, ("patient_id", "patient")) or cid
         clinical = {k: v for k, v in r.items() if k in clin_names and str(v).strip() != ""}
-        cases.append(Case(cid, pid, ct, mask, fu, label, clinical, segment_baseline=mask_source == "auto"))
+        cases.append(Case(cid, pid, ct, mask, fu, label, clinical, segment_baseline=mask_source == "auto",
+                          followup_ct=fu_ct))
     return cases
 
 
+def has_explicit_label(case: Case) -> bool:
+    """A follow-up mask with a baseline mask, or a label: the row needs no follow-up segmentation."""
+    return (case.followup is not None and case.mask is not None) or case.label is not None
+
+
 def case_label(case: Case, definition: str) -> int:
+    """The label from the row's masks or its label column (``followup_labels`` handles follow-up CTs)."""
     if case.followup is not None and case.mask is not None:
         return int(label_from_files(case.mask, case.followup).label(definition))
     if case.label is not None:

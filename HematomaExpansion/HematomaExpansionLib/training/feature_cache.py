@@ -13,6 +13,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -56,7 +57,7 @@ def load_case(case: Case):
     except HematomaExpansionError as exc:
         raise CohortError(f"case {case.case_id}: {exc}") from None
     if case.feature_mask is None:
-        return ct, _auto_segmentation(case, ct)
+        return ct, cached_auto_segmentation(case.ct, ct)
     try:
         labels = read_mask(case.feature_mask, ct).astype(np.uint8)
     except HematomaExpansionError as exc:
@@ -65,10 +66,11 @@ def load_case(case: Case):
     return ct, labels
 
 
-def _auto_segmentation(case: Case, ct) -> np.ndarray:
-    """The bundled segmenter's labels for an unmasked case, cached per CT and segmentation model
-    (features and the CNN both need them; a rerun of train/evaluate reuses them)."""
-    key = sha256_text(f"{sha256_file_cached(case.ct)}|{auto_segmentation_identity()}")
+def cached_auto_segmentation(ct_path: Path, ct, cache_key: str | None = None) -> np.ndarray:
+    """The bundled segmenter's labels of the CT read from ``ct_path``, cached per CT file and
+    segmentation model (``cache_key`` overrides the CT file's sha256, e.g. for a DICOM folder), so
+    features, the CNN and the follow-up labels of a rerun reuse them."""
+    key = sha256_text(f"{cache_key or sha256_file_cached(ct_path)}|{auto_segmentation_identity()}")
     path = config.cache_dir() / "masks" / f"{key}.npz"
     if path.exists():
         try:

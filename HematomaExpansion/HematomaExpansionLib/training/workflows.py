@@ -18,15 +18,12 @@ from ..features.clinical import clinical_features
 from ..outputs.metrics_report import write_report
 from ..segmentation.dispatch import describe_method
 from .cnn import add_oof_deep_features
-from .cohort import case_label, read_cohort
+from .cohort import read_cohort
 from .cv import bat_values, cross_validate
 from .feature_cache import extract_features, load_case
 from .fit import fit_model, write_model
+from .followup_labels import label_cohort
 from .metrics import evaluate_scores
-
-
-def cohort_labels(cases, definition: str, progress: bool) -> np.ndarray:
-    return np.array([case_label(c, definition) for c in tqdm(cases, desc="labels", disable=not progress)], int)
 
 
 def describe_feature_masks(cases) -> str:
@@ -45,9 +42,9 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
                  use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
                  workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
-    cases = read_cohort(cohort, mask_source)
+    labelled = label_cohort(read_cohort(cohort, mask_source), definition, progress)
+    cases, y = labelled.cases, labelled.labels
     feature_masks = describe_feature_masks(cases)
-    y = cohort_labels(cases, definition, progress)
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
                           f"under the {definition} definition; need at least 2 of each")
@@ -69,11 +66,12 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
             "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
-            "feature_masks": feature_masks}
+            "feature_masks": feature_masks, **labelled.meta()}
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
     out = {"report_json": str(jpath), "report_html": str(hpath), "cv_auc": res["fusion model (CV)"]["auc"],
-           "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"]}
+           "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"],
+           "n_cases": len(y), "skipped": len(labelled.skipped)}
     if save:
         model = fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
                                    extra={"cohort": Path(cohort).name, "feature_masks": feature_masks})
@@ -96,8 +94,8 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
                    report_dir: str = "evaluate-report", threshold: float | None = None, use_cache: bool = True,
                    progress: bool = True, workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
     pred = ExpansionPredictor.load(models_dir=models_dir, definition=definition, model_id=model_id)
-    cases = read_cohort(cohort, mask_source)
-    y = cohort_labels(cases, definition, progress)
+    labelled = label_cohort(read_cohort(cohort, mask_source), definition, progress)
+    cases, y = labelled.cases, labelled.labels
     feats = extract_features(cases, pred.filters, progress, use_cache, workers=workers)
     probs, variants = [], []
     for c, f in zip(tqdm(cases, desc="predict", disable=not progress), feats):
@@ -125,7 +123,7 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
         res["BAT score (logistic)"] = evaluate_scores(y, 1 / (1 + np.exp(-(b["coef"] * bat + b["intercept"]))), thr)
     meta = {"cohort": str(cohort), "definition": definition, "model_id": pred.model_id, "model_version": pred.version,
             "n_cases": len(y), "n_expanding": int(y.sum()), "variants_used": {v: variants.count(v) for v in set(variants)},
-            "feature_masks": describe_feature_masks(cases),
+            "feature_masks": describe_feature_masks(cases), **labelled.meta(),
             "model_training": pred.model.get("training", {})}
     jpath, hpath = write_report(report_dir, f"Expansion model — evaluation on {Path(cohort).name} ({definition})",
                                            res, meta, f"{pred.model_id} (held-out)")
@@ -133,4 +131,5 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
     return {"report_json": str(jpath), "report_html": str(hpath), "auc": main["auc"], "auc_ci95": main["auc_ci95"],
             "volume_only_auc": res.get("volume only", {}).get("auc"), "calibration_slope": main["calibration_slope"],
             "calibration_intercept": main["calibration_intercept"], "average_precision": main["average_precision"],
-            "brier": main["brier"], "at_threshold": main["at_threshold"]}
+            "brier": main["brier"], "at_threshold": main["at_threshold"], "n_cases": len(y),
+            "skipped": len(labelled.skipped)}
