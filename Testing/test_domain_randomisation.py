@@ -62,3 +62,22 @@ def test_domain_randomisation_keeps_the_case_and_its_labels():
     assert blood.any()
     # the blood stays acute blood: mean within the painted range after offset/noise/kernel
     assert 45.0 < float(varied.ct.array[blood].mean()) < 90.0
+
+
+def test_real_hemorrhage_head_as_background_keeps_its_own_blood_labelled():
+    if not (config.shared_data_dir() / "realct" / "mistie_0034.nii.gz").exists():
+        pytest.skip(f"mistie_0034 not found under {config.shared_data_dir()} (set HEMEXP_SHARED_DATA)")
+    from scipy import ndimage as ndi
+
+    from HematomaExpansionLib.simulation.backgrounds import OWN_BLOOD_MARGIN_MM, delineated_head
+
+    head, own = delineated_head(str(config.shared_data_dir()), "mistie_0034.nii.gz")
+    assert 30.0 < float((own > 0).sum() * head.voxel_volume_ml) < 60.0  # the real ICH + IVH
+    case = simulate_case(3, "train", "standard", background="mistie_0034.nii.gz")
+    assert case.meta["own_blood_ml"] > 30.0
+    assert ((case.labels > 0) | ~(own > 0)).all()  # its own blood stays labelled
+    new = (case.labels > 0) & ~(own > 0)
+    assert new.any()
+    # new lesions are placed away from the real hemorrhage
+    dist = ndi.distance_transform_edt(~(head.to_canonical_array(own) > 0), sampling=head.canonical_spacing())
+    assert float(np.median(dist[head.to_canonical_array(new.astype(np.uint8)) > 0])) > OWN_BLOOD_MARGIN_MM

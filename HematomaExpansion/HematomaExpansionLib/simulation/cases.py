@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.ct_image import CTImage
 from ..core.results import LABEL_IPH, LABEL_IVH
-from .backgrounds import anatomy, derive_background, resolve_data_dir, shared_background_heads
+from .backgrounds import anatomy, delineated_head, derive_background, resolve_data_dir, shared_background_heads
 from .domain import ScannerAppearance, apply_scanner_acquisition, paint_scanner_anatomy
 from .lesions import add_satellites, list_lesion_masks, place_lesion
 from .painting import HematomaAppearance, paint_hematoma
@@ -39,7 +39,8 @@ class SimulatedCase:
 
 
 def simulate_case(seed: int, split: str = "train", variant: str | None = None,
-                  data_dir: str | Path | None = None, derive: bool = True, domain: bool = True) -> SimulatedCase:
+                  data_dir: str | Path | None = None, derive: bool = True, domain: bool = True,
+                  background: str | None = None) -> SimulatedCase:
     """One labelled case, deterministic from ``seed``.
 
     ``split`` picks the lesion shapes (train or val masks; backgrounds are shared, with random
@@ -47,24 +48,32 @@ def simulate_case(seed: int, split: str = "train", variant: str | None = None,
     Compartments: 65 % IPH only, 22 % IPH + IVH extension, 13 % IVH only. ``domain``: domain
     randomisation (``simulation.domain``: scanner appearance, hard negatives, elastic anatomy),
     drawn from a random stream of its own, so lesion shape/placement/variant are the same with
-    and without it.
+    and without it. ``background``: one of ``HEMORRHAGE_HEADS`` instead of the lesion-free heads
+    (its own delineated blood is part of the labels; its geometry is not derived).
     """
     rng = np.random.default_rng([int(seed), 0 if split == "train" else 1])
     if variant is None:
         names = list(VARIANT_WEIGHTS)
         w = np.array([VARIANT_WEIGHTS[n] for n in names])
         variant = str(rng.choice(names, p=w / w.sum()))
-    heads = shared_background_heads(str(resolve_data_dir(data_dir)))
-    if not heads:
-        raise FileNotFoundError(f"no background head CT under {resolve_data_dir(data_dir) / 'realct'}")
-    head = heads[int(rng.integers(len(heads)))]  # shared, read-only; anatomy cached on it
+    own = None
+    if background is not None:
+        head, own = delineated_head(str(resolve_data_dir(data_dir)), background)
+        derive = False
+    else:
+        heads = shared_background_heads(str(resolve_data_dir(data_dir)))
+        if not heads:
+            raise FileNotFoundError(f"no background head CT under {resolve_data_dir(data_dir) / 'realct'}")
+        head = heads[int(rng.integers(len(heads)))]  # shared, read-only; anatomy cached on it
     drng = np.random.default_rng([int(seed), 0 if split == "train" else 1, 17])
     bg = derive_background(head, rng, elastic_rng=drng if domain else None) if derive else head
     meta: dict[str, Any] = {"seed": int(seed), "split": split, "variant": variant,
                             "background": head.metadata.get("background", ""), "derived": bg.metadata.get("derived")}
     empty = np.zeros(bg.shape, bool)
     if variant == "nohem":
-        ct, labels = bg, np.zeros(bg.shape, np.uint8)
+        # a copy: ``bg`` may be the shared head, whose metadata (cached anatomy) must survive
+        ct = CTImage(bg.array.copy(), bg.spacing, bg.origin, bg.direction.copy(), bg.source, {})
+        labels = np.zeros(bg.shape, np.uint8)
         meta.update(lesion=None, iph_ml=0.0, ivh_ml=0.0)
     else:
         masks = list_lesion_masks(split, data_dir)
@@ -89,6 +98,9 @@ def simulate_case(seed: int, split: str = "train", variant: str | None = None,
         labels[iph] = LABEL_IPH
         labels[ivh] = LABEL_IVH
         meta.update(lesion=path.name, compartment=comp, scale=round(scale, 3), appearance=app.to_dict())
+    if own is not None:  # the background's own (delineated) hemorrhage is blood too
+        labels = np.where((labels == 0) & (own > 0), own, labels).astype(np.uint8)
+        meta["own_blood_ml"] = float((own > 0).sum() * bg.voxel_volume_ml)
     scanner = ScannerAppearance.random(drng) if domain else ScannerAppearance()
     # the scanner's kernel and noise belong to the reconstructed slices, before any skull stripping
     acquisition_first = variant == "skullstrip"

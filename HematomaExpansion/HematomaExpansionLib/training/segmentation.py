@@ -97,9 +97,11 @@ def case_to_slices(case, rng: np.random.Generator):
 
 
 def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 0, n_shards: int = 1,
-                data_dir=None) -> int:
+                data_dir=None, background: str | None = None) -> int:
     """Simulate ``n_cases`` training cases (seeds seed0..seed0+n-1; this process takes every
-    ``n_shards``-th starting at ``shard``) into ``out_dir/case_<seed>.npz``. Resumable."""
+    ``n_shards``-th starting at ``shard``) into ``out_dir/case_<seed>.npz``. Resumable.
+    ``background``: a real head with its own hemorrhage (``simulation.backgrounds.HEMORRHAGE_HEADS``)
+    instead of the lesion-free heads."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = 0
@@ -108,7 +110,7 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
         if f.exists():
             continue
         t = time.time()
-        case = simulate_case(seed, split="train", data_dir=data_dir)
+        case = simulate_case(seed, split="train", data_dir=data_dir, background=background)
         x, y = case_to_slices(case, np.random.default_rng([seed, 7]))
         tmp = out / f".tmp_{seed}.npz"
         np.savez_compressed(tmp, x=x, y=y, meta=json.dumps({k: v for k, v in case.meta.items()

@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""Thin-slice speed and memory (`make bench-thin`): a 512×512×300 scan through `segment` and `predict`.
+
+The scan: a held-out generated case (val-split lesion shape, domain-randomised head) resampled to
+0.45 mm pixels and 0.6 mm slices, 512×512×300, written as NIfTI. Printed: seconds of the network
+segmentation in this process (median of 2, 2 torch threads; thin slices run on
+``segmentation.slabs.SLAB_MM`` slabs), and wall seconds and peak resident memory of the
+`hematoma-expansion segment` and `predict` commands run as child processes. Targets (issue 11):
+segment ≤ 10 s, predict peak ≤ 2 GB. Needs the shared data; exits 0 with a message when absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "HematomaExpansion"))
+
+from HematomaExpansionLib.core import config  # noqa: E402
+from HematomaExpansionLib.segmentation import net  # noqa: E402
+from HematomaExpansionLib.simulation.cases import simulate_case  # noqa: E402
+from HematomaExpansionLib.simulation.resampling import center_lps, resample_case  # noqa: E402
+
+SHAPE = (512, 512, 300)  # x, y, slices
+SPACING = (0.45, 0.45, 0.6)
+
+
+def thin_scan(seed: int):
+    case = simulate_case(seed, split="val", variant="standard")
+    d = case.ct.direction
+    size = np.array(SHAPE)
+    sp = np.array(SPACING)
+    origin = center_lps(case.ct) - d @ ((size - 1) / 2.0 * sp)
+    return resample_case(case.ct, case.labels, tuple(sp), d, size=tuple(size), origin=tuple(origin))
+
+
+def child(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit code) of a child command (RSS measured by a wrapper process
+    of its own, so earlier children do not count)."""
+    wrapper = ("import resource,subprocess,sys,time;t=time.time();rc=subprocess.call(sys.argv[1:]);"
+               "print('%.2f %.1f %d'%(time.time()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024,rc))")
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True)
+    wall, rss, rc = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(rss), int(rc)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=100321)
+    args = ap.parse_args(argv)
+    if not (config.shared_data_dir() / "realct" / "cranium_invesalius.nii.gz").exists():
+        print(f"bench-thin skipped: shared data not found under {config.shared_data_dir()} (set HEMEXP_SHARED_DATA)")
+        return 0
+    import torch
+
+    torch.set_num_threads(2)
+    ct, truth = thin_scan(args.seed)
+    model = net.load_model()
+    times = []
+    for _ in range(2):
+        t = time.time()
+        pred = net.segment_net(ct, model=model)
+        times.append(time.time() - t)
+    inter = float(((pred > 0) & (truth > 0)).sum())
+    dice = 2 * inter / max(1.0, float((pred > 0).sum() + (truth > 0).sum()))
+    cli = str(Path(sys.executable).with_name("hematoma-expansion"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "thin.nii.gz"
+        sitk.WriteImage(ct.to_sitk(np.round(ct.array).astype(np.int16)), str(path), True)  # int16, as scanners write
+        seg = child([cli, "segment", str(path), "--output", str(Path(tmp) / "mask.nii.gz")])
+        pred_run = child([cli, "predict", str(path), "--output-dir", str(Path(tmp) / "out")])
+    print(f"thin-slice scan {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} ({SPACING[0]} mm pixels, {SPACING[2]} mm slices), "
+          f"true hemorrhage {float((truth > 0).sum() * ct.voxel_volume_ml):.2f} mL, network Dice {dice:.3f}")
+    print(f"network segmentation in process: {np.median(times):.2f} s (median of 2)       target <= 10 s")
+    print(f"`segment` command: {seg[0]:.2f} s wall, peak {seg[1]:.0f} MB (exit {seg[2]})")
+    print(f"`predict` command: {pred_run[0]:.2f} s wall, peak {pred_run[1]:.0f} MB (exit {pred_run[2]})   target <= 2048 MB")
+    print(f"(2 torch threads; 1-min load average of this shared machine {os.getloadavg()[0]:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
