@@ -121,13 +121,23 @@ class CTImage:
         flips = tuple(bool(cols[perm[n]][targets[n]] < 0) for n in range(3))
         return tuple(perm), flips  # type: ignore[return-value]
 
-    def to_canonical_array(self, array: np.ndarray | None = None) -> np.ndarray:
+    def _canonical(self, array: np.ndarray | None) -> np.ndarray:
         perm, flips = self.canonical_transform()
-        out = np.transpose(self.array if array is None else array, perm)
+        out = np.transpose(self.array if array is None else np.asarray(array), perm)
         for axis, f in enumerate(flips):
             if f:
                 out = np.flip(out, axis)
-        return np.ascontiguousarray(out)
+        return out
+
+    def canonical_view(self, array: np.ndarray | None = None) -> np.ndarray:
+        """``to_canonical_array`` without the copy: a read-only view of ``array`` (default: the HU).
+        Crop it first and copy only the part kept (a whole-scan copy is ~25 MB for a 512² CT)."""
+        out = self._canonical(array).view()
+        out.flags.writeable = False
+        return out
+
+    def to_canonical_array(self, array: np.ndarray | None = None) -> np.ndarray:
+        return np.ascontiguousarray(self._canonical(array))
 
     def from_canonical_array(self, canonical: np.ndarray) -> np.ndarray:
         perm, flips = self.canonical_transform()

@@ -4,9 +4,14 @@ Features of one case (``case_features``), all computed on the baseline scan:
 - volumes: IPH / IVH volume (mL), log IPH volume, IVH present;
 - NCCT signs (``features.signs.measure_signs``, tabled in docs/ncct_signs.md): hypodensity, black
   hole, swirl, blend, satellites, islands, irregularity, heterogeneity;
-- radiomics of the IPH (``features.radiomics``, pyradiomics names, committed parameter file);
+- radiomics of the IPH (``features.radiomics``, pyradiomics names, committed parameter file); only
+  the ones a classifier weighs are computed (``radiomics_features``);
 - deep features: the penultimate layer of the 2.5D CNN (``features.deep``), when the model has one;
 - clinical (only when given): onset-to-CT hours (and its log), anticoagulation, warfarin, recurrent ICH.
+
+Re-scoring the same CT with an edited mask reuses the CT's mask-independent work
+(``features.ct_cache``: keyed by voxel content and geometry); the results are those of a fresh
+computation (Testing/test_rescore_cache.py).
 
 A bundled model file holds two fitted fusion classifiers: ``full`` (image + clinical) and
 ``image_only``. Prediction uses ``full`` when every clinical input it weighs is given, otherwise
@@ -31,9 +36,11 @@ from ..core.ct_image import CTImage
 from ..core.errors import ModelError, SegmentationError
 from ..core.model_registry import read_manifest, verify_file
 from ..core.results import Contribution, ModelOutput
+from ..features import ct_cache
 from ..features.case_features import image_features
 from ..features.clinical import CLINICAL_FEATURES, clinical_features, unused_clinical_inputs
 from ..features.deep import DeepFeatureExtractor
+from ..features.radiomics import radiomics_names
 from .classifier import FusionClassifier, risk_band
 from .clinical_scores import scores as clinical_scores
 from .labels import DEFAULT_DEFINITION, check_definition
@@ -58,6 +65,8 @@ class ExpansionPredictor:
             raise ModelError(f"model {model_id}: bad classifier parameters ({exc})") from None
         if "image_only" not in self.variants:
             raise ModelError(f"model {model_id} has no image_only classifier")
+        # the pyradiomics features some classifier weighs: the only ones computed (~12 of ~100)
+        self.radiomics_features = radiomics_names(n for v in self.variants.values() for n in v.selected_names)
         self.cnn = None
         if model.get("cnn"):
             cnn = model["cnn"]
@@ -112,7 +121,13 @@ class ExpansionPredictor:
 
     # --- features + prediction ----------------------------------------------------------------
     def case_features(self, ct: CTImage, labels: np.ndarray, want_gradcam: bool = False):
-        feats, timings = image_features(ct, labels, self.filters)
+        """(features, Grad-CAM or None, timings). The mask-independent work on ``ct`` is kept in
+        ``features.ct_cache`` for the next call on the same CT (re-scoring an edited mask)."""
+        t0 = time.perf_counter()
+        cache = ct_cache.lookup(ct)
+        cache_s = time.perf_counter() - t0
+        feats, timings = image_features(ct, labels, self.filters, self.radiomics_features, cache)
+        timings = {"ct_cache": cache_s, **timings}
         gradcam = None
         if self.cnn is not None:
             t0 = time.perf_counter()

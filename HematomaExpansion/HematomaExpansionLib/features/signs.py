@@ -2,7 +2,7 @@
 
 Each sign is its published reader definition made measurable. The definitions, thresholds and
 citations are tabled in ``docs/ncct_signs.md``: change the two together. Everything runs on the
-canonical axial array (``CTImage.to_canonical_array``) cropped to the hematoma's bounding box
+canonical axial array (``CTImage.canonical_view``) cropped to the hematoma's bounding box
 (+ ``CROP_MARGIN_MM``), so it does not depend on the scan's storage order.
 
 Density regions. The *core* is the IPH mask eroded by ``CORE_EROSION_MM`` (in-plane only across
@@ -44,6 +44,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
+from ..anatomy.extent import bounding_box
 from ..core.ct_image import CTImage
 from ..core.morphology import ball
 
@@ -83,12 +84,10 @@ SIGN_FEATURES = (
 
 # --- geometry helpers ------------------------------------------------------------------------
 def _crop(hu: np.ndarray, mask: np.ndarray, spacing, margin_mm: float = CROP_MARGIN_MM):
-    idx = np.argwhere(mask)
-    lo = idx.min(0)
-    hi = idx.max(0) + 1
-    m = [int(math.ceil(margin_mm / s)) for s in spacing]
-    sl = tuple(slice(max(0, a - p), min(n, b + p)) for a, b, p, n in zip(lo, hi, m, mask.shape))
-    return hu[sl], mask[sl], sl
+    """The mask's bounding box + ``margin_mm``: (float32 HU, mask, slices), both contiguous copies
+    (``hu`` and ``mask`` may be views of the whole scan)."""
+    sl = bounding_box(mask, [int(math.ceil(margin_mm / s)) for s in spacing])
+    return np.ascontiguousarray(hu[sl], dtype=np.float32), np.ascontiguousarray(mask[sl]), sl
 
 
 def _padded(box: tuple[slice, ...], pad_mm: float, spacing, shape) -> tuple[slice, ...]:
@@ -111,14 +110,22 @@ def _otsu(values: np.ndarray) -> float:
     return float(centers[int(np.argmax(between))])
 
 
+def _corner_grid(voxels: np.ndarray) -> np.ndarray:
+    """Voxel corners as a grid one larger per axis: corner ``c`` (at voxel coordinate ``c - 0.5``)
+    is set when a voxel it bounds is. ``argwhere`` of it lists every corner once, sorted (what
+    ``np.unique`` of the 8 corners of every voxel gives, without sorting 8 points per voxel)."""
+    c = np.pad(voxels, 1)
+    c = c[:-1] | c[1:]
+    c = c[:, :-1] | c[:, 1:]
+    return c[:, :, :-1] | c[:, :, 1:]
+
+
 def solidity(mask: np.ndarray, spacing) -> float:
     border = mask & ~ndi.binary_erosion(mask)
-    pts = np.argwhere(border).astype(np.float64)
-    if len(pts) < 8:
+    if np.count_nonzero(border) < 8:
         return 1.0
-    offs = np.array([[a, b, c] for a in (-0.5, 0.5) for b in (-0.5, 0.5) for c in (-0.5, 0.5)])
-    corners = (pts[:, None, :] + offs[None]).reshape(-1, 3) * np.asarray(spacing)
-    corners = np.unique(np.round(corners, 4), axis=0)
+    corners = (np.argwhere(_corner_grid(border)) - 0.5) * np.asarray(spacing)
+    corners = np.round(corners, 4)
     try:
         hull = ConvexHull(corners)
     except (QhullError, ValueError):
@@ -392,8 +399,7 @@ def _shape_signs(main: np.ndarray, spacing) -> dict[str, float]:
 # --- the measurements ------------------------------------------------------------------------
 def measure_signs(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
     """NCCT-sign features of the IPH (label 1; all hemorrhage when there is no IPH)."""
-    labels = np.asarray(labels)
-    lab_c = ct.to_canonical_array(labels)
+    lab_c = ct.canonical_view(labels)
     iph = lab_c == 1
     if not iph.any():
         iph = lab_c > 0
@@ -401,8 +407,7 @@ def measure_signs(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
     if not iph.any():
         return out
     sp = ct.canonical_spacing()
-    hu, m, _ = _crop(ct.to_canonical_array(), iph, sp)
-    hu = hu.astype(np.float32)
+    hu, m, _ = _crop(ct.canonical_view(), iph, sp)
     islands, main = _island_signs(m, sp)
     out.update(islands)
     out.update(_shape_signs(main, sp))
