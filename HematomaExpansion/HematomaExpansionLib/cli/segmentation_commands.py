@@ -50,6 +50,10 @@ def register(subparsers) -> None:
                    help="operating point P(IPH)+P(IVH) recorded with --install (tune it on train-split cases; "
                         "default: the module's BLOOD_PROBABILITY_THRESHOLD)")
     p.add_argument("--skip-cache", action="store_true", help="train on the existing cache only")
+    p.add_argument("--background", default=None, metavar="NAME",
+                   help="simulate on this real hemorrhage head (simulation.backgrounds.HEMORRHAGE_HEADS, e.g. "
+                        "mistie_0034.nii.gz; its own blood is delineated and labelled) instead of the lesion-free heads "
+                        "(leave-one-head-out folds)")
     p.set_defaults(func=_train)
 
     b = subparsers.add_parser(
@@ -78,12 +82,13 @@ def _train(args) -> int:
         if args.workers > 1:
             procs = [subprocess.Popen([sys.executable, "-c", (
                 "from HematomaExpansionLib.training import segmentation as T;"
-                f"T.build_cache({args.cache_dir!r}, {args.cases}, seed0={args.seed}, shard={s}, n_shards={args.workers})")])
+                f"T.build_cache({args.cache_dir!r}, {args.cases}, seed0={args.seed}, shard={s}, n_shards={args.workers}, "
+                f"background={args.background!r})")])
                 for s in range(args.workers)]
             if any(p.wait() for p in procs):
                 raise HematomaExpansionError("case simulation failed")
         else:
-            seg_training.build_cache(args.cache_dir, args.cases, seed0=args.seed)
+            seg_training.build_cache(args.cache_dir, args.cases, seed0=args.seed, background=args.background)
     real_dir = None
     if args.real_negatives:
         real_dir = Path(args.cache_dir) / "real_negatives"
