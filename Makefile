@@ -33,6 +33,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_pipeline.py
+	$(PY) scripts/bench_thin_slices.py
 
 bench-seg: $(STAMP)
 	$(PY) scripts/bench_segmentation.py

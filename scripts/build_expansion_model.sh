@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the bundled expansion model from the simulated cohort, in one command:
+# Rebuild the bundled expansion models (one per definition) from the simulated cohort, in one command:
 #   scripts/build_expansion_model.sh
 # Needs the shared data (real head CT + HemSeg-500 masks; HEMEXP_SHARED_DATA) and the project venv.
 # Steps: simulate a training cohort (HemSeg-500 train shapes) and a held-out cohort (val shapes),
@@ -7,7 +7,9 @@
 # manifest entry, then evaluate on the held-out cohort twice (reports copied next to the model):
 # on the true masks (heldout_report.*: a perfectly edited segmentation) and on the bundled
 # segmenter's masks (heldout_report_pipeline_masks.*: the one-button pipeline, end to end).
-# Environment: N_TRAIN (640), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
+# The image features are measured once and cached; each definition gets its own labels, CNN and classifier.
+# Environment: N_TRAIN (512), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
+# DEFINITIONS ("conventional large revised1 revised2"),
 # MASK_SOURCE (given = features on the true masks, the bundled 1.1.0; auto = on the bundled
 # segmenter's masks: tried on 2026-11-26, not better end to end, see the model card),
 # MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change).
@@ -15,24 +17,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 WORK=${WORK:-work-data}
-N_TRAIN=${N_TRAIN:-640}
+N_TRAIN=${N_TRAIN:-512}
 N_TEST=${N_TEST:-200}
 WORKERS=${WORKERS:-2}
-MODEL_VERSION=${MODEL_VERSION:-1.1.0}
+MODEL_VERSION=${MODEL_VERSION:-2.0.0}
+DEFINITIONS=${DEFINITIONS:-conventional large revised1 revised2}
 MASK_SOURCE=${MASK_SOURCE:-given}
 CNN_FLAG=""
 if [ "${CNN:-1}" = "1" ]; then CNN_FLAG="--cnn"; fi
 CLI="$PY -m HematomaExpansionLib.cli"
 $CLI simulate-cohort "$WORK/cohort_train" --n "$N_TRAIN" --split train --seed0 0 --workers "$WORKERS"
 $CLI simulate-cohort "$WORK/cohort_test" --n "$N_TEST" --split val --seed0 100000 --workers "$WORKERS"
-$CLI train "$WORK/cohort_train/cohort.csv" --definition conventional --version "$MODEL_VERSION" $CNN_FLAG \
-    --mask-source "$MASK_SOURCE" --report-dir "$WORK/reports/train-cv" --workers "$WORKERS"
-$CLI evaluate "$WORK/cohort_test/cohort.csv" --definition conventional --mask-source given \
-    --report-dir "$WORK/reports/heldout" --workers "$WORKERS"
-$CLI evaluate "$WORK/cohort_test/cohort.csv" --definition conventional --mask-source auto \
-    --report-dir "$WORK/reports/heldout-pipeline-masks" --workers "$WORKERS"
-for f in json html; do
-    cp "$WORK/reports/heldout/report.$f" "models/expansion/heldout_report.$f"
-    cp "$WORK/reports/heldout-pipeline-masks/report.$f" "models/expansion/heldout_report_pipeline_masks.$f"
+for DEF in $DEFINITIONS; do
+    $CLI train "$WORK/cohort_train/cohort.csv" --definition "$DEF" --version "$MODEL_VERSION" $CNN_FLAG \
+        --mask-source "$MASK_SOURCE" --report-dir "$WORK/reports/train-cv-$DEF" --workers "$WORKERS"
+    $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition "$DEF" --mask-source given \
+        --report-dir "$WORK/reports/heldout-$DEF" --workers "$WORKERS"
+    $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition "$DEF" --mask-source auto \
+        --report-dir "$WORK/reports/heldout-pipeline-masks-$DEF" --workers "$WORKERS"
+    for f in json html; do
+        cp "$WORK/reports/heldout-$DEF/report.$f" "models/expansion/heldout_report_$DEF.$f"
+        cp "$WORK/reports/heldout-pipeline-masks-$DEF/report.$f" "models/expansion/heldout_report_pipeline_masks_$DEF.$f"
+    done
 done
-echo "bundled model rebuilt: models/expansion/ (held-out report: models/expansion/heldout_report.html)"
+echo "bundled models rebuilt: models/expansion/ (held-out reports: models/expansion/heldout_report_*.html)"

@@ -17,21 +17,31 @@ Latent factors and clinical variables (the literature's predictors of expansion)
   blend ~ Bernoulli(.25)           satellites ∈ {0..4} (P = .60/.15/.10/.10/.05)
   lobulated ~ Bernoulli(.35)       heterogeneity_sd ~ U(2, 8) HU
   onset_to_ct_h ~ clip(LogNormal(log 3 h, 0.8), 0.5, 24)
-  anticoagulation ~ Bernoulli(.20) (60 % of them warfarin), recurrent_ich ~ Bernoulli(.08)
+  anticoagulation ~ Bernoulli(.20): 60 % of it warfarin (vitamin K antagonist), 40 % a DOAC
+  recurrent_ich ~ Bernoulli(.08)   baseline IVH ~ Bernoulli(.25)
 
-Growth model (relative IPH growth between baseline and follow-up):
-  η = −4.0 + 1.0·[pockets>0] + 0.3·pockets + 1.2·blend + 0.5·satellites
-        + 4.0·(irregularity − 0.25) + 0.25·(heterogeneity_sd − 5) + 1.5·exp(−onset_to_ct_h / 2.5)
-        + 1.0·anticoagulation
+Growth model (relative IPH growth r between baseline and follow-up), ``GROWTH_MODEL_VERSION`` growth-2:
+  η = B0 + 1.0·[pockets>0] + 0.3·pockets + 1.2·blend + 0.5·satellites              (NCCT signs)
+        + 4.0·(irregularity − 0.25) + 0.25·(heterogeneity_sd − 5)
+        + 0.3·ln(V0 / 10 mL)                                                        (baseline volume)
+        + 0.17·(BRAIN hours points: 5 at ≤ 1 h … 1 at > 4–5 h, 0 beyond 5 h)      (onset to CT)
+        + 1.0·warfarin + 0.6·DOAC + 0.7·recurrent_ich + 0.35·[baseline IVH]       (clinical)
   log r = η + 0.6·ε,  ε ~ N(0, 1)          (noise: the label is not a function of the image)
   follow-up IPH = ``grow_lesion``(baseline IPH, growth = r·V0) — lobulated, confined to the brain.
+Effect directions and sizes: each sign adds roughly the published odds ratio of 3–5 (hypodensity,
+Boulouis et al. 2016; blend, Li et al. 2015; island/satellites, Li et al. 2017; irregular shape and
+heterogeneity, Barras et al. 2009). The clinical terms are the BRAIN score's points (Wang et al.
+2015: points ∝ log odds ratio) at 0.17 log-units a point, so warfarin (6 points) = 1.0, recurrent ICH
+(4) = 0.7, IVH extension (2) = 0.35 and onset < 1 h (5) = 0.85. A DOAC carries a smaller risk than
+warfarin (expansion in 34 % vs 37 %, lower adjusted odds: Seiffge et al. 2018) and has no BRAIN points:
+0.6. Baseline volume enters twice, as in real cohorts (Al-Shahi Salman et al. 2018: larger hematomas
+grow more in absolute terms): through the definitions (6 mL is a small relative growth of a large
+hematoma) and through the direct 0.3·ln(V0 / 10 mL) term (BRAIN: > 20 mL = 7 points).
 ``irregularity`` is 1 − solidity of the placed baseline shape (``features.signs``), i.e. measured on
-the real mask. Volume acts through the definitions themselves (6 mL absolute growth is a small
-relative growth for a large hematoma). IVH: baseline IVH grows by (1 + r/2); a new IVH appears at
-follow-up with probability 0.35 when r > 0.5 and the hematoma had none (for the ``revised``
-definition). Labels are then computed from the two masks by ``expansion.labels``, exactly as for
-a real cohort. With these settings ≈ 34 % of cases expand (conventional); an oracle knowing η
-reaches AUC ≈ 0.96, hematoma volume alone ≈ 0.58.
+the real mask. B0 = ``GROWTH_B0`` sets the expansion rate inside the published ≈ 20–35 %.
+IVH: baseline IVH grows by (1 + r/2) within the ventricles; a new IVH appears at follow-up with
+probability ``NEW_IVH_P`` (0.35) when r > 0.5 and the hematoma had none (the revised definitions).
+Labels are then computed from the two masks by ``expansion.labels``, exactly as for a real cohort.
 """
 
 from __future__ import annotations
@@ -51,14 +61,19 @@ from tqdm import tqdm
 
 from ..core.config import PACKAGE_DIR
 from ..core.results import LABEL_IPH, LABEL_IVH
+from ..expansion.clinical_scores import brain_hours_points
 from ..features.signs import solidity
 from .backgrounds import anatomy, derive_background, load_background_heads
 from .lesions import add_satellites, grow_lesion, lesion_volume_ml, list_lesion_masks, place_lesion
 from .painting import HematomaAppearance, paint_hematoma
 
 MIN_SHAPE_ML = 1.0
-GROWTH_B0 = -4.0
+GROWTH_MODEL_VERSION = "growth-2"
+GROWTH_B0 = -4.7
 GROWTH_SIGMA = 0.6
+BASELINE_IVH_P = 0.25
+NEW_IVH_P = 0.35
+BRAIN_POINT_LOG_ODDS = 0.17
 COHORT_COLUMNS = (
     "case_id", "patient_id", "baseline_ct", "baseline_mask", "followup_mask",
     "onset_to_ct_h", "anticoagulation", "warfarin", "recurrent_ich",
@@ -66,10 +81,15 @@ COHORT_COLUMNS = (
 
 
 def growth_linear_predictor(pockets: int, blend: bool, satellites: int, irregularity: float,
-                            heterogeneity_sd: float, onset_to_ct_h: float, anticoagulation: bool) -> float:
-    return (GROWTH_B0 + 1.0 * (pockets > 0) + 0.3 * pockets + 1.2 * float(blend) + 0.5 * satellites
-            + 4.0 * (irregularity - 0.25) + 0.25 * (heterogeneity_sd - 5.0)
-            + 1.5 * math.exp(-onset_to_ct_h / 2.5) + 1.0 * float(anticoagulation))
+                            heterogeneity_sd: float, onset_to_ct_h: float, warfarin: bool, doac: bool,
+                            recurrent_ich: bool, baseline_iph_ml: float, baseline_ivh: bool) -> float:
+    """η of the growth model in the module docstring (log relative growth before the noise)."""
+    signs = (1.0 * (pockets > 0) + 0.3 * pockets + 1.2 * float(blend) + 0.5 * satellites
+             + 4.0 * (irregularity - 0.25) + 0.25 * (heterogeneity_sd - 5.0))
+    volume = 0.3 * math.log(max(baseline_iph_ml, 0.1) / 10.0)
+    clinical = (BRAIN_POINT_LOG_ODDS * brain_hours_points(onset_to_ct_h) + 1.0 * float(warfarin) + 0.6 * float(doac)
+                + 0.7 * float(recurrent_ich) + 0.35 * float(baseline_ivh))
+    return GROWTH_B0 + signs + volume + clinical
 
 
 def _shapes(split: str) -> list[Path]:
@@ -118,7 +138,7 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
     if app.satellites:
         iph = add_satellites(iph, bg, app.satellites, rng)
     ivh = np.zeros(bg.shape, bool)
-    if rng.random() < 0.2:
+    if rng.random() < BASELINE_IVH_P:
         ivh = place_lesion(bg, shapes[int(rng.integers(len(shapes)))], rng, "ventricle", scale=0.6) & ~iph
     onset = float(np.clip(math.exp(rng.normal(math.log(3.0), 0.8)), 0.5, 24.0))
     anticoag = bool(rng.random() < 0.2)
@@ -132,16 +152,17 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
     main = lab == (1 + int(np.argmax(ndi.sum(can, lab, np.arange(1, n + 1))))) if n > 1 else can
     irregularity = 1.0 - solidity(main, bg.canonical_spacing()) if main.any() else 0.0
 
-    eta = growth_linear_predictor(app.hypodense_pockets, app.blend, app.satellites, irregularity,
-                                  app.heterogeneity_sd, onset, anticoag)
-    r = float(math.exp(eta + GROWTH_SIGMA * rng.standard_normal()))
     v0 = float(iph.sum() * bg.voxel_volume_ml)
+    eta = growth_linear_predictor(app.hypodense_pockets, app.blend, app.satellites, irregularity,
+                                  app.heterogeneity_sd, onset, warfarin, anticoag and not warfarin, recurrent, v0,
+                                  bool(ivh.any()))
+    r = float(math.exp(eta + GROWTH_SIGMA * rng.standard_normal()))
     iph1 = grow_lesion(iph, bg, growth_ml=r * v0, rng=rng, irregular=True) if r * v0 > 0 else iph.copy()
     ivh1 = ivh.copy()
     if ivh.any():
         grown = grow_lesion(ivh, bg, factor=1.0 + r / 2.0, rng=rng, irregular=False)
         ivh1 = bg.from_canonical_array(bg.to_canonical_array(grown) & anatomy(bg).ventricles) | ivh
-    elif r > 0.5 and rng.random() < 0.35:
+    elif r > 0.5 and rng.random() < NEW_IVH_P:
         ivh1 = place_lesion(bg, shapes[int(rng.integers(len(shapes)))], rng, "ventricle", scale=0.5)
     ivh1 = ivh1 & ~iph1
     lab0 = np.zeros(bg.shape, np.uint8)
@@ -155,7 +176,8 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
     truth = {"sim_lesion": path.name, "sim_pockets": app.hypodense_pockets, "sim_blend": int(app.blend),
              "sim_satellites": app.satellites, "sim_lobulated": int(lobulated),
              "sim_irregularity": round(irregularity, 4), "sim_heterogeneity_sd": round(app.heterogeneity_sd, 3),
-             "sim_eta": round(eta, 4), "sim_relative_growth": round(r, 4), "sim_v0_ml": round(v0, 3)}
+             "sim_eta": round(eta, 4), "sim_relative_growth": round(r, 4), "sim_v0_ml": round(v0, 3),
+             "sim_growth_model": GROWTH_MODEL_VERSION}
     return {"ct": ct, "labels0": lab0, "labels1": lab1, "clinical": clinical, "truth": truth}
 
 
