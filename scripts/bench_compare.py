@@ -14,6 +14,14 @@ for the IVH-volume definitions); registration error = |recovered(p) − true(p)|
 centroid and the 8 corners of the brain's bounding box (mean over points, then mean and max over
 pairs); registration seconds. Needs nothing but the package (no shared data).
 
+``--engine`` runs the same figures on pairs the product's own segmenter (``--method``, default the
+bundled network) has to measure: baselines are held-out generated cases in the real lesion-free head
+(``simulation.cases.simulate_case``, val-split lesion shapes, domain-randomised scanner, standard
+acquisition), grown, given new IVH and moved with the same random parameters as above
+(``pair_from_case``, follow-up on 5 × 0.5 × 0.5 mm for half of them); both scans are segmented and
+compared as ``compare`` does. Growth error and labels are against the true masks; registration error
+at the hematoma centroid and the brain's bounding-box corners. Needs the shared data.
+
 ``--real [CT]`` (default: the shared data's ``realct/mistie_0034.nii.gz``) runs the real-baseline
 check instead: the real CT is segmented by ``--method`` (its mask is the baseline truth), then for
 each growth scenario (+0 mL as a control, +1, +4, +8, +15 mL of IPH; +1 mL with 3 mL of IVH growth; +1 mL with 3 mL of
@@ -172,6 +180,65 @@ def real_baseline_bench(args) -> int:
     return 0
 
 
+def engine_pairs_bench(args) -> int:
+    from HematomaExpansionLib.simulation.cases import simulate_case
+
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for i in range(args.pairs):
+        kw = pair_parameters(i, rng)
+        case = simulate_case(args.seed + i, split="val", variant="standard", domain=True)
+        if not (case.labels == LABEL_IPH).any():
+            continue
+        fs = (5.0, 0.5, 0.5) if kw["followup_spacing"] else None
+        ivh_region = ventricles(case.ct) if kw["new_ivh_ml"] else None
+        t0 = time.perf_counter()
+        try:
+            p = pair_from_case(case.ct, case.labels, args.seed + i, kw["growth_ml"], kw["new_ivh_ml"], args.max_rotation,
+                               args.max_translation, followup_spacing=fs, ivh_region=ivh_region)
+        except ValueError as exc:  # no room to grow in this head
+            print(f"pair {i + 1}: skipped ({exc})", file=sys.stderr)
+            continue
+        auto0, auto1 = segment(p.baseline, args.method), segment(p.followup, args.method)
+        cmp = compare_scans(Scan(p.baseline, auto0, "baseline", None, args.method), Scan(p.followup, auto1, "follow-up", None, args.method))
+        got = cmp.figures
+        err = registration_error_mm(cmp.registration, p.transform, p.reference_points)
+        rows.append({
+            "seed": args.seed + i, "growth_ml": kw["growth_ml"], "new_ivh_ml": kw["new_ivh_ml"],
+            "baseline_iph_ml": p.truth.baseline_iph_ml, "true_growth_ml": p.truth.absolute_growth_ml,
+            "measured_growth_ml": got.absolute_growth_ml, "growth_error_ml": got.absolute_growth_ml - p.truth.absolute_growth_ml,
+            "ivh_growth_error_ml": got.ivh_growth_ml - p.truth.ivh_growth_ml,
+            "registration_error_mean_mm": float(err.mean()), "registration_error_max_mm": float(err.max()),
+            "away": {d: away_from_thresholds(p.truth, d) for d in DEFINITIONS},
+            "correct": {d: got.labels[d] == p.truth.labels[d] for d in DEFINITIONS}, "true_labels": p.truth.labels,
+            "seconds": time.perf_counter() - t0,
+        })
+        r = rows[-1]
+        print(f"pair {i + 1:2d}/{args.pairs}: V0 {r['baseline_iph_ml']:5.1f} mL, growth {r['true_growth_ml']:+5.1f} measured "
+              f"{r['measured_growth_ml']:+5.1f} mL; IVH error {r['ivh_growth_error_ml']:+.2f} mL; registration "
+              f"{r['registration_error_mean_mm']:.2f} mm; labels wrong: {[d for d in DEFINITIONS if not r['correct'][d]]} "
+              f"({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    abs_err = np.abs([r["growth_error_ml"] for r in rows])
+    reg = np.array([r["registration_error_mean_mm"] for r in rows])
+    accuracy = {}
+    for d in DEFINITIONS:
+        sel = [r["correct"][d] for r in rows if r["away"][d]]
+        accuracy[d] = {"accuracy": round(float(np.mean(sel)), 4) if sel else None, "pairs": len(sel)}
+    figures = {
+        "pairs": len(rows), "segmenter": describe_method(args.method),
+        "median_abs_growth_error_ml": round(float(np.median(abs_err)), 3), "max_abs_growth_error_ml": round(float(abs_err.max()), 3),
+        "mean_signed_growth_error_ml": round(float(np.mean([r["growth_error_ml"] for r in rows])), 3),
+        "median_abs_ivh_growth_error_ml": round(float(np.median(np.abs([r["ivh_growth_error_ml"] for r in rows]))), 3),
+        "label_accuracy_away_from_thresholds": accuracy,
+        "registration_error_mm": {"mean": round(float(reg.mean()), 3), "max_of_pair_means": round(float(reg.max()), 3),
+                                  "max_any_point": round(float(max(r["registration_error_max_mm"] for r in rows)), 3)},
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"figures": figures, "rows": rows}, indent=2, default=float))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=30)
@@ -183,10 +250,14 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures and the per-pair rows here")
     ap.add_argument("--real", nargs="?", const=DEFAULT_REAL, type=Path, default=None,
                     help=f"real-baseline check on this CT instead (default {DEFAULT_REAL})")
-    ap.add_argument("--method", choices=METHODS, default="auto", help="segmenter of the real-baseline check")
+    ap.add_argument("--method", choices=METHODS, default="auto", help="segmenter of the --engine and --real checks")
     ap.add_argument("--real-followup-spacing", type=float, nargs=3, default=(5.0, 0.5, 0.5),
                     help="follow-up grid of the real-baseline check (slice, row, column mm)")
+    ap.add_argument("--engine", action="store_true",
+                    help="pairs from generated cases in the real head, both scans segmented by --method (needs the shared data)")
     args = ap.parse_args()
+    if args.engine:
+        return engine_pairs_bench(args)
     if args.real is not None:
         return real_baseline_bench(args)
     rng = np.random.default_rng(args.seed)
