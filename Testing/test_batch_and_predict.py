@@ -165,3 +165,26 @@ def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sa
     variant = partial.model.scores["model_variant"]
     assert variant["variant"] == "image_only" and weighed[0] in variant["missing_clinical"]
     assert partial.warnings == []
+
+
+BUNDLED_DEFINITIONS = ("conventional", "large", "revised1", "revised2")
+
+
+@pytest.mark.parametrize("definition", BUNDLED_DEFINITIONS)
+def test_one_bundled_model_per_definition(definition):
+    from HematomaExpansionLib.expansion.predictor import ExpansionPredictor
+
+    pred = ExpansionPredictor.load(definition=definition)  # sha256-checked against the manifest
+    assert pred.definition == definition and pred.model_id == f"expansion-{definition}"
+    assert pred.cnn is not None, "every bundled model carries its CNN (deep features and Grad-CAM)"
+    assert set(pred.variants) == {"full", "image_only"}
+
+
+def test_predict_definition_selects_that_model(scans, tmp_path, capsys):
+    _, paths, _, _ = scans
+    out = tmp_path / "pred-large"
+    rc = main(["predict", str(paths[0]), "--output-dir", str(out), "--method", "classic", "--definition", "revised2"])
+    assert rc == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["definition"] == "revised2" and result["model_id"] == "expansion-revised2"
+    assert 0.0 <= result["he_probability"] <= 1.0
