@@ -39,8 +39,12 @@ grow more in absolute terms): through the definitions (6 mL is a small relative 
 hematoma) and through the direct 0.3·ln(V0 / 10 mL) term (BRAIN: > 20 mL = 7 points).
 ``irregularity`` is 1 − solidity of the placed baseline shape (``features.signs``), i.e. measured on
 the real mask. B0 = ``GROWTH_B0`` sets the expansion rate inside the published ≈ 20–35 %.
-IVH: baseline IVH grows by (1 + r/2) within the ventricles; a new IVH appears at follow-up with
-probability ``NEW_IVH_P`` (0.35) when r > 0.5 and the hematoma had none (the revised definitions).
+IVH: baseline IVH grows by (1 + r/2) within the ventricles. A hematoma without IVH ruptures into the
+ventricles by follow-up (a new IVH, the revised definitions) with probability
+  P = sigmoid(−3.0 + 2.0·r + 1.5·[IPH within ``NEAR_VENTRICLE_MM`` (5 mm) of a ventricle]),
+so rupture follows growth and proximity to the ventricles (deep hematomas) but also happens with little
+IPH growth (≈ 5 % of small stable lobar, ≈ 20 % of stable periventricular hematomas), which is what makes
+the revised definitions label patients the conventional one does not (Yogendrakumar et al. 2020).
 Labels are then computed from the two masks by ``expansion.labels``, exactly as for a real cohort.
 """
 
@@ -72,7 +76,8 @@ GROWTH_MODEL_VERSION = "growth-2"
 GROWTH_B0 = -4.7
 GROWTH_SIGMA = 0.6
 BASELINE_IVH_P = 0.25
-NEW_IVH_P = 0.35
+NEW_IVH_B = (-3.0, 2.0, 1.5)  # intercept, relative growth, IPH near a ventricle
+NEAR_VENTRICLE_MM = 5.0
 BRAIN_POINT_LOG_ODDS = 0.17
 COHORT_COLUMNS = (
     "case_id", "patient_id", "baseline_ct", "baseline_mask", "followup_mask",
@@ -90,6 +95,23 @@ def growth_linear_predictor(pockets: int, blend: bool, satellites: int, irregula
     clinical = (BRAIN_POINT_LOG_ODDS * brain_hours_points(onset_to_ct_h) + 1.0 * float(warfarin) + 0.6 * float(doac)
                 + 0.7 * float(recurrent_ich) + 0.35 * float(baseline_ivh))
     return GROWTH_B0 + signs + volume + clinical
+
+
+def new_ivh_probability(relative_growth: float, near_ventricle: bool) -> float:
+    """P(new IVH at follow-up) of a hematoma without IVH at baseline (module docstring)."""
+    b0, b_growth, b_near = NEW_IVH_B
+    return 1.0 / (1.0 + math.exp(-(b0 + b_growth * relative_growth + b_near * float(near_ventricle))))
+
+
+def near_ventricle(bg, iph: np.ndarray) -> bool:
+    """Whether the baseline IPH comes within ``NEAR_VENTRICLE_MM`` of the head's ventricles."""
+    an = anatomy(bg)
+    if not an.ventricles.any():
+        return False
+    blood = bg.to_canonical_array(iph.astype(np.uint8)) > 0
+    box = tuple(slice(max(0, s.start - 8), s.stop + 8) for s in ndi.find_objects(blood.astype(np.uint8))[0])
+    dist = ndi.distance_transform_edt(~an.ventricles[box], sampling=an.spacing)
+    return bool((dist[blood[box]] <= NEAR_VENTRICLE_MM).any())
 
 
 def _shapes(split: str) -> list[Path]:
@@ -159,11 +181,13 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
     r = float(math.exp(eta + GROWTH_SIGMA * rng.standard_normal()))
     iph1 = grow_lesion(iph, bg, growth_ml=r * v0, rng=rng, irregular=True) if r * v0 > 0 else iph.copy()
     ivh1 = ivh.copy()
+    new_ivh = False
     if ivh.any():
         grown = grow_lesion(ivh, bg, factor=1.0 + r / 2.0, rng=rng, irregular=False)
         ivh1 = bg.from_canonical_array(bg.to_canonical_array(grown) & anatomy(bg).ventricles) | ivh
-    elif r > 0.5 and rng.random() < NEW_IVH_P:
+    elif rng.random() < new_ivh_probability(r, near_ventricle(bg, iph)):
         ivh1 = place_lesion(bg, shapes[int(rng.integers(len(shapes)))], rng, "ventricle", scale=0.5)
+        new_ivh = True
     ivh1 = ivh1 & ~iph1
     lab0 = np.zeros(bg.shape, np.uint8)
     lab0[iph] = LABEL_IPH
@@ -177,7 +201,7 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
              "sim_satellites": app.satellites, "sim_lobulated": int(lobulated),
              "sim_irregularity": round(irregularity, 4), "sim_heterogeneity_sd": round(app.heterogeneity_sd, 3),
              "sim_eta": round(eta, 4), "sim_relative_growth": round(r, 4), "sim_v0_ml": round(v0, 3),
-             "sim_growth_model": GROWTH_MODEL_VERSION}
+             "sim_new_ivh": int(new_ivh), "sim_growth_model": GROWTH_MODEL_VERSION}
     return {"ct": ct, "labels0": lab0, "labels1": lab1, "clinical": clinical, "truth": truth}
 
 
