@@ -37,26 +37,26 @@ def _table(archive, rows):
     path = archive / "cases.csv"
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["ct", "mask", "patient_id", "onset_to_ct_h", "anticoagulation", "age"])
+        writer.writerow(["ct", "mask", "patient_id", "onset_to_ct_h", "anticoagulation", "recurrent_ich", "age"])
         writer.writerows(rows)
     return path
 
 
 def test_case_table_gives_each_scan_its_mask_patient_and_clinical_values(archive, tmp_path):
     table = _table(archive, [
-        ["ich1.nii.gz", "ich1_mask.nii.gz", "P1", "1.5", "warfarin", "71"],
-        ["ich2.nii.gz", "", "P2", "", "", ""],
-        ["normal.nii.gz", "", "P3", "4", "no", "66"],
+        ["ich1.nii.gz", "ich1_mask.nii.gz", "P1", "1.5", "warfarin", "no", "71"],
+        ["ich2.nii.gz", "", "P2", "", "", "", ""],
+        ["normal.nii.gz", "", "P3", "4", "no", "no", "66"],
     ])
     cases = collect_cases([str(table)])
     assert [c.path.name for c in cases] == ["ich1.nii.gz", "ich2.nii.gz", "normal.nii.gz"]
     assert cases[0].mask == archive / "ich1_mask.nii.gz" and cases[1].mask is None
-    assert cases[0].clinical == {"onset_to_ct_h": 1.5, "anticoagulation": "warfarin", "age": 71.0}
+    assert cases[0].clinical == {"onset_to_ct_h": 1.5, "anticoagulation": "warfarin", "recurrent_ich": False, "age": 71.0}
     assert cases[1].clinical == {}  # empty cells are "not given", never imputed
     rows = run_batch(cases, tmp_path / "r.csv", BatchOptions(seg_method="classic"), progress=False)
     first = json.loads((tmp_path / "r_cases" / rows[0]["case_id"] / "result.json").read_text())
     assert first["mask_source"] == "user"  # the table's mask, not a segmentation
-    assert first["scores"]["model_variant"]["variant"] == "full"  # onset time + anticoagulation given
+    assert first["scores"]["model_variant"]["variant"] == "full"  # every clinical input the model weighs given
     assert "age" in first["scores"]["model_variant"]["unused_clinical_inputs"]
     second = json.loads((tmp_path / "r_cases" / rows[1]["case_id"] / "result.json").read_text())
     assert second["scores"]["model_variant"]["variant"] == "image_only"
