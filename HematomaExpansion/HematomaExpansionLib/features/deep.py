@@ -125,7 +125,7 @@ def map_to_ct_grid(ct, cam2d: np.ndarray, g: dict[str, Any]) -> np.ndarray:
     m = float(vol.max())
     if m > 0:
         vol /= m
-    return ct.from_canonical_array(vol).astype(np.float32)
+    return ct.from_canonical_array(vol).astype(np.float32, copy=False)
 
 
 # --- network ---------------------------------------------------------------------------------

@@ -183,5 +183,5 @@ def write_labels(ct: CTImage, labels: np.ndarray, path: str | Path) -> Path:
 def write_float_volume(ct: CTImage, volume: np.ndarray, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(ct.to_sitk(volume.astype(np.float32)), str(p), True)
+    sitk.WriteImage(ct.to_sitk(volume.astype(np.float32, copy=False)), str(p), True)
     return p

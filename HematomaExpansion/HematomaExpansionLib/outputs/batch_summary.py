@@ -189,8 +189,8 @@ def case_thumbnail(ct_path: Path, mask_path: Path, size: int = THUMB_PX) -> str 
 def thumbnail_rgb(ct: CTImage, labels: np.ndarray, size: int = THUMB_PX) -> np.ndarray:
     """(h, w, 3) uint8: the axial slice of maximal hematoma area (the middle one when the mask is
     empty), brain window, physical aspect ratio, longest side ``size``, label outlines coloured."""
-    hu = ct.to_canonical_array()
-    lab = ct.to_canonical_array(np.asarray(labels))
+    hu = ct.canonical_view()
+    lab = ct.canonical_view(np.asarray(labels))
     area = (lab > 0).sum(axis=(1, 2))
     k = int(area.argmax()) if area.any() else hu.shape[0] // 2
     image, mask = hu[k].astype(np.float32), lab[k]

@@ -67,9 +67,10 @@ def _json_default(o: Any) -> Any:
 def overlay_png(ct: CTImage, labels: np.ndarray, heat: np.ndarray | None, center_slice: int, n: int = 3) -> bytes:
     """Axial slices around ``center_slice`` (canonical index): brain window, mask outline, heatmap."""
     plt = pyplot()
-    hu = ct.to_canonical_array()
-    lab = ct.to_canonical_array(labels)
-    hm = ct.to_canonical_array(heat) if heat is not None else None
+    # views, not copies: three slices are drawn (a thin-slice scan's float copies would take ~1 GB)
+    hu = ct.canonical_view()
+    lab = ct.canonical_view(labels)
+    hm = ct.canonical_view(heat) if heat is not None else None
     nz = hu.shape[0]
     center = center_slice if 0 <= center_slice < nz else nz // 2
     step = max(1, int(round(5.0 / ct.canonical_spacing()[0])))

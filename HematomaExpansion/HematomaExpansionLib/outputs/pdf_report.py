@@ -18,7 +18,7 @@ N_FEATURES = 8
 
 
 def _slices(ct: CTImage, center: int, n: int = 3) -> list[int]:
-    nz = ct.to_canonical_array().shape[0]
+    nz = ct.canonical_view().shape[0]
     center = center if 0 <= center < nz else nz // 2
     step = max(1, int(round(5.0 / ct.canonical_spacing()[0])))
     return [min(nz - 1, max(0, center + d * step)) for d in range(-(n // 2), n // 2 + 1)]
@@ -48,10 +48,10 @@ def write_pdf_report(ct: CTImage, prediction: Prediction, result: dict[str, Any]
         for c in top:
             fig.text(0.08, y, f"{c.name} = {c.value:.4g}: {c.contribution:+.3f}", fontsize=8, va="top")
             y -= 0.016
-    hu = ct.to_canonical_array()
-    labels = ct.to_canonical_array(prediction.mask)
+    hu = ct.canonical_view()
+    labels = ct.canonical_view(prediction.mask)
     heat = prediction.model.gradcam if prediction.model is not None else None
-    hm = ct.to_canonical_array(heat) if heat is not None else None
+    hm = ct.canonical_view(heat) if heat is not None else None
     aspect = ct.canonical_spacing()[1] / ct.canonical_spacing()[2]
     ks = _slices(ct, prediction.measurements.max_area_slice)
     bottom = max(0.08, min(0.30, y - 0.26))
