@@ -32,9 +32,9 @@ Effect directions and sizes: each sign adds roughly the published odds ratio of 
 Boulouis et al. 2016; blend, Li et al. 2015; island/satellites, Li et al. 2017; irregular shape and
 heterogeneity, Barras et al. 2009). The clinical terms are the BRAIN score's points (Wang et al.
 2015: points ∝ log odds ratio) at 0.17 log-units a point, so warfarin (6 points) = 1.0, recurrent ICH
-(4) = 0.7, IVH extension (2) = 0.35 and onset < 1 h (5) = 0.85. A DOAC carries a smaller risk than
-warfarin (expansion in 34 % vs 37 %, lower adjusted odds: Seiffge et al. 2018) and has no BRAIN points:
-0.6. Baseline volume enters twice, as in real cohorts (Al-Shahi Salman et al. 2018: larger hematomas
+(4) = 0.7, IVH extension (2) = 0.35 and onset ≤ 1 h (5) = 0.85. A DOAC carries a smaller risk than
+warfarin (less expansion in DOAC- than VKA-associated ICH in pooled cohorts, Seiffge et al. 2018) and has
+no BRAIN points: 0.6. Baseline volume enters twice, as in real cohorts (Al-Shahi Salman et al. 2018: larger hematomas
 grow more in absolute terms): through the definitions (6 mL is a small relative growth of a large
 hematoma) and through the direct 0.3·ln(V0 / 10 mL) term (BRAIN: > 20 mL = 7 points).
 ``irregularity`` is 1 − solidity of the placed baseline shape (``features.signs``), i.e. measured on
@@ -43,7 +43,7 @@ IVH: baseline IVH grows by (1 + r/2) within the ventricles. A hematoma without I
 ventricles by follow-up (a new IVH, the revised definitions) with probability
   P = sigmoid(−3.0 + 2.0·r + 1.5·[IPH within ``NEAR_VENTRICLE_MM`` (5 mm) of a ventricle]),
 so rupture follows growth and proximity to the ventricles (deep hematomas) but also happens with little
-IPH growth (≈ 5 % of small stable lobar, ≈ 20 % of stable periventricular hematomas), which is what makes
+IPH growth (≈ 6 % of stable hematomas away from the ventricles, ≈ 21 % of stable periventricular ones), which is what makes
 the revised definitions label patients the conventional one does not (Yogendrakumar et al. 2020).
 Labels are then computed from the two masks by ``expansion.labels``, exactly as for a real cohort.
 """
