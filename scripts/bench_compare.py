@@ -79,6 +79,15 @@ def away_from_thresholds(t: GrowthFigures, definition: str) -> bool:
     return not (definition in IVH_VOLUME_DEFINITIONS and abs(t.ivh_growth_ml - 1.0) <= 0.5)
 
 
+def label_accuracy(rows: list[dict], key: str) -> dict:
+    """Per definition: the share of pairs away from its thresholds whose label ``row[key][d]`` is right."""
+    out = {}
+    for d in DEFINITIONS:
+        sel = [r[key][d] for r in rows if r["away"][d]]
+        out[d] = {"accuracy": round(float(np.mean(sel)), 4) if sel else None, "pairs": len(sel)}
+    return out
+
+
 def pair_parameters(i: int, rng: np.random.Generator) -> dict:
     new_ivh = rng.random() < 0.3
     return {"baseline_ml": float(rng.uniform(8, 40)), "growth_ml": float(rng.choice([rng.uniform(0, 4), rng.uniform(4, 22)])),
@@ -222,16 +231,12 @@ def engine_pairs_bench(args) -> int:
               f"({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
     abs_err = np.abs([r["growth_error_ml"] for r in rows])
     reg = np.array([r["registration_error_mean_mm"] for r in rows])
-    accuracy = {}
-    for d in DEFINITIONS:
-        sel = [r["correct"][d] for r in rows if r["away"][d]]
-        accuracy[d] = {"accuracy": round(float(np.mean(sel)), 4) if sel else None, "pairs": len(sel)}
     figures = {
         "pairs": len(rows), "segmenter": describe_method(args.method),
         "median_abs_growth_error_ml": round(float(np.median(abs_err)), 3), "max_abs_growth_error_ml": round(float(abs_err.max()), 3),
         "mean_signed_growth_error_ml": round(float(np.mean([r["growth_error_ml"] for r in rows])), 3),
         "median_abs_ivh_growth_error_ml": round(float(np.median(np.abs([r["ivh_growth_error_ml"] for r in rows]))), 3),
-        "label_accuracy_away_from_thresholds": accuracy,
+        "label_accuracy_away_from_thresholds": label_accuracy(rows, "correct"),
         "registration_error_mm": {"mean": round(float(reg.mean()), 3), "max_of_pair_means": round(float(reg.max()), 3),
                                   "max_any_point": round(float(max(r["registration_error_max_mm"] for r in rows)), 3)},
     }
@@ -292,13 +297,6 @@ def main() -> int:
               f"classic {r['growth_error_classic_ml']:.2f} mL; registration {r['registration_error_mean_mm']:.2f} mm "
               f"(max {r['registration_error_max_mm']:.2f}) in {seconds:.1f} s", file=sys.stderr, flush=True)
 
-    def accuracy(key: str) -> dict:
-        out = {}
-        for d in DEFINITIONS:
-            sel = [r[key][d] for r in rows if r["away"][d]]
-            out[d] = {"accuracy": round(float(np.mean(sel)), 4) if sel else None, "pairs": len(sel)}
-        return out
-
     reg_mean = np.array([r["registration_error_mean_mm"] for r in rows])
     reg_max = np.array([r["registration_error_max_mm"] for r in rows])
     figures = {
@@ -306,8 +304,8 @@ def main() -> int:
         "median_abs_growth_error_true_masks_ml": round(float(np.median([r["growth_error_true_masks_ml"] for r in rows])), 4),
         "median_abs_growth_error_classic_ml": round(float(np.median([r["growth_error_classic_ml"] for r in rows])), 3),
         "max_abs_growth_error_classic_ml": round(float(np.max([r["growth_error_classic_ml"] for r in rows])), 3),
-        "label_accuracy_away_from_thresholds_true_masks": accuracy("correct_true_masks"),
-        "label_accuracy_away_from_thresholds_classic": accuracy("correct_classic"),
+        "label_accuracy_away_from_thresholds_true_masks": label_accuracy(rows, "correct_true_masks"),
+        "label_accuracy_away_from_thresholds_classic": label_accuracy(rows, "correct_classic"),
         "registration_error_mm": {"mean": round(float(reg_mean.mean()), 3), "max_of_pair_means": round(float(reg_mean.max()), 3),
                                   "max_any_point": round(float(reg_max.max()), 3)},
         "registration_seconds_median": round(float(np.median([r["registration_seconds"] for r in rows])), 2),

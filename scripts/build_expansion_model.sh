@@ -2,15 +2,15 @@
 # Rebuild the bundled expansion models (one per definition) from the simulated cohort, in one command:
 #   scripts/build_expansion_model.sh
 # Needs the shared data (real head CT + HemSeg-500 masks; HEMEXP_SHARED_DATA) and the project venv.
-# Steps: simulate a training cohort (HemSeg-500 train shapes) and a held-out cohort (val shapes),
-# train with patient-level CV (report in $WORK/reports/train-cv), write models/expansion/* and the
-# manifest entry, then evaluate on the held-out cohort twice (reports copied next to the model):
-# on the true masks (heldout_report.*: a perfectly edited segmentation) and on the bundled
-# segmenter's masks (heldout_report_pipeline_masks.*: the one-button pipeline, end to end).
+# Steps: simulate a training cohort (HemSeg-500 train shapes) and a held-out cohort (val shapes); per
+# definition, train with patient-level CV (report in $WORK/reports/train-cv-DEF), write
+# models/expansion/expansion-DEF* and the manifest entry, then evaluate on the held-out cohort twice
+# (reports copied next to the model): on the true masks (heldout_report_DEF.*: a perfectly edited
+# segmentation) and on the bundled segmenter's masks (heldout_report_pipeline_masks_DEF.*: end to end).
 # The image features are measured once and cached; each definition gets its own labels, CNN and classifier.
 # Environment: N_TRAIN (512), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
 # DEFINITIONS ("conventional large revised1 revised2"),
-# MASK_SOURCE (given = features on the true masks, the bundled 1.1.0; auto = on the bundled
+# MASK_SOURCE (given = features on the true masks, the bundled 2.0.0; auto = on the bundled
 # segmenter's masks: tried on 2026-11-26, not better end to end, see the model card),
 # MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change).
 set -euo pipefail
