@@ -98,3 +98,69 @@ def test_slabs_round_trip_keeps_every_slice():
     # a ramp survives slab averaging + linear interpolation (up to the clamped end slabs)
     assert np.abs(back[4:-4] - vol[4:-4]).max() < 0.5
     assert slabs.to_slabs(vol, 1) is vol and slabs.to_slices(vol, 37, 1) is vol
+
+
+def test_midsagittal_plane_follows_a_turned_head():
+    from HematomaExpansionLib.anatomy.midline import fit_midsagittal_plane
+
+    shape = (20, 140, 140)
+    z, y, x = np.indices(shape)
+    turn = np.deg2rad(10.0)
+    # an ellipsoidal head whose midline is turned 10° in the axial plane, centred on column 72
+    u = (x - 72) * np.cos(turn) - (y - 70) * np.sin(turn)
+    v = (x - 72) * np.sin(turn) + (y - 70) * np.cos(turn)
+    brain = (u / 55.0) ** 2 + (v / 62.0) ** 2 + ((z - 10) / 30.0) ** 2 < 1.0
+    plane = fit_midsagittal_plane(brain, SP)
+    # true midline: u = 0, i.e. x = 72 + (y − 70)·tan(10°)
+    ys = np.array([40.0, 70.0, 100.0])
+    want = 72 + (ys - 70) * np.tan(turn)
+    got = np.array([plane.column_at(10, yy) for yy in ys])
+    assert np.abs(got - want).max() < 1.5
+    assert fit_midsagittal_plane(np.zeros(shape, bool), SP) is None
+    # a round head has no long axis to follow: the image's columns
+    _, round_brain, _ = _head()
+    flat = fit_midsagittal_plane(round_brain, SP)
+    assert abs(flat.column_at(15, 20) - flat.column_at(15, 100)) < 0.5
+
+
+def test_dense_sinus_on_the_midline_rejected_parasagittal_clot_kept():
+    z, y, x = np.indices((30, 120, 120))
+    # a head longer front-to-back than wide, like a real one
+    r = np.sqrt(((y - 60) / 55.0) ** 2 + ((x - 60) / 45.0) ** 2 + ((z - 15) / 40.0) ** 2)
+    hu = np.where(r < 1.0, 32.0, -1000.0).astype(np.float32)
+    hu[(r >= 0.92) & (r < 1.0)] = 900.0
+    brain = r < 0.92
+    # superior sagittal sinus: a 8 mm wide band on the midline, in the outer 6 mm under the table
+    depth = ndi.distance_transform_edt(brain, sampling=SP)
+    sinus = brain & (np.abs(x - 60) <= 4) & (depth > 3.0) & (depth <= 8.0) & (y < 45)
+    hu[sinus] = 68.0
+    # a clot 12 mm off the midline in one hemisphere, as deep under the cortex as the sinus
+    clot = _ball(hu.shape, (15, 28, 72), 5.0) & brain
+    hu[clot] = 66.0
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[sinus | clot] = LABEL_IPH
+    verdicts = A.component_verdicts(labels, hu, SP, brain)
+    by_size = sorted(verdicts, key=lambda v: v["volume_ml"])
+    assert {v["reject"] for v in verdicts} == {None, "falx_sinus"}
+    sinus_v = next(v for v in verdicts if v["reject"] == "falx_sinus")
+    assert sinus_v["midline_fraction"] >= 0.9 and sinus_v["width_mm"] <= 9.0
+    assert len(by_size) == 2
+    out = A.refine_with_anatomy(labels, hu, SP, brain, trim=False)
+    assert not out[sinus].any() and (out[clot] == LABEL_IPH).all()
+
+
+def test_density_floor_follows_the_scanners_brain():
+    from HematomaExpansionLib.segmentation import net
+
+    hu = np.full((6, 60, 60), 21.0, np.float32)  # a scanner reading brain ~10 HU low
+    brain = np.ones(hu.shape, bool)
+    lab = np.zeros(hu.shape, np.uint8)
+    hu[1:5, 15:40, 15:40] = 40.0  # a low-density clot: 19 HU above this brain, below the fixed 42 HU
+    lab[1:5, 15:40, 15:40] = LABEL_IPH
+    assert net.min_mean_blood_hu(hu, brain) == pytest.approx(21.0 + net.MIN_BLOOD_EXCESS_HU)
+    assert (net.postprocess(lab, hu, (5.0, 1.0, 1.0), brain)[1:5, 15:40, 15:40] == LABEL_IPH).all()
+    # on a normal brain (32 HU) the fixed floor holds: the same 40 HU is not acute blood
+    hu2 = np.where(lab > 0, 40.0, 32.0).astype(np.float32)
+    assert net.min_mean_blood_hu(hu2, brain) == net.MIN_MEAN_BLOOD_HU
+    assert not net.postprocess(lab, hu2, (5.0, 1.0, 1.0), brain).any()
+    assert net.min_mean_blood_hu(hu, None) == net.MIN_MEAN_BLOOD_HU

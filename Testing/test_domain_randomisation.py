@@ -81,3 +81,24 @@ def test_real_hemorrhage_head_as_background_keeps_its_own_blood_labelled():
     # new lesions are placed away from the real hemorrhage
     dist = ndi.distance_transform_edt(~(head.to_canonical_array(own) > 0), sampling=head.canonical_spacing())
     assert float(np.median(dist[head.to_canonical_array(new.astype(np.uint8)) > 0])) > OWN_BLOOD_MARGIN_MM
+
+
+def test_midline_structures_follow_a_turned_head():
+    """The falx and the sagittal sinus are painted on the head's own midline, not the image's column:
+    a head turned by 12° gets them turned by 12°."""
+    from scipy import ndimage as ndi
+
+    from HematomaExpansionLib.simulation.backgrounds import Anatomy
+
+    sp = (2.0, 1.0, 1.0)
+    z, y, x = np.indices((40, 180, 160))
+    turn = np.deg2rad(12.0)
+    u = (x - 80) * np.cos(turn) - (y - 90) * np.sin(turn)  # left-right in the head's own frame
+    v = (x - 80) * np.sin(turn) + (y - 90) * np.cos(turn)
+    brain = (u / 60.0) ** 2 + (v / 75.0) ** 2 + ((z - 20) / 22.0) ** 2 < 1.0
+    hu = np.where(brain, 30.0, -1000.0).astype(np.float32)
+    an = Anatomy(hu, sp, brain, brain.copy(), np.zeros_like(brain), ndi.distance_transform_edt(brain, sampling=sp))
+    for name in ("sagittal_sinus", "dense_falx"):
+        region, _ = domain._hard_negative(name, an, np.random.default_rng(0))
+        lateral = np.abs(u[np.asarray(region, bool)])
+        assert region.any() and np.percentile(lateral, 95) <= 6.0, name

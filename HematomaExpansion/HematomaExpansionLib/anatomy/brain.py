@@ -43,3 +43,15 @@ def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
         brain[k] = ndi.binary_fill_holes(brain[k])
     out[sl] = brain & ~bone
     return out
+
+
+BRAIN_REFERENCE_HU = (15.0, 50.0)
+
+
+def brain_reference_hu(hu: np.ndarray, brain: np.ndarray, step: int = 2) -> float | None:
+    """Median density of the brain parenchyma (intracranial voxels within BRAIN_REFERENCE_HU, so CSF,
+    blood and bone do not count) on every ``step``-th voxel; None when there is none. Scanners differ
+    by several HU here, so density rules that compare blood with brain use it instead of a fixed value."""
+    sub = hu[::step, ::step, ::step][brain[::step, ::step, ::step]]
+    sub = sub[(sub > BRAIN_REFERENCE_HU[0]) & (sub < BRAIN_REFERENCE_HU[1])]
+    return float(np.median(sub)) if sub.size else None

@@ -25,7 +25,11 @@ Post-processing (``postprocess``; names are the documented thresholds):
 - ``MIN_COMPONENT_ML``: 3D components smaller than this are specks/noise.
 - ``MIN_INSIDE_BRAIN_FRACTION``: components mostly outside the intracranial mask (scalp,
   orbits, outside the skull) are removed.
-- ``MIN_MEAN_BLOOD_HU``: components whose mean HU is below this are not acute blood.
+- ``MIN_MEAN_BLOOD_HU`` / ``MIN_BLOOD_EXCESS_HU``: components whose mean HU is below
+  min(MIN_MEAN_BLOOD_HU, brain + MIN_BLOOD_EXCESS_HU) are not acute blood (brain = the scan's own
+  parenchyma median, ``anatomy.brain.brain_reference_hu``). The fixed 42 HU alone removed whole
+  low-density clots on scanners that read brain ~5 HU low (one engine case: 8 of 17 mL at brain
+  20 HU, clot mean 42 HU); relative to brain it only relaxes there, never tightens.
 - then ``segmentation.anatomy_filter``: ribbons hugging the inner table, components without
   contrast to the brain around them, small calcifications, and the partial-volume border.
 No hole filling: the network labels hypodense pockets inside the clot itself (they are blood in
@@ -48,7 +52,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..anatomy.brain import brain_mask_canonical
+from ..anatomy.brain import brain_mask_canonical, brain_reference_hu
 from ..core import model_registry
 from ..core.ct_image import CTImage
 from ..core.errors import ModelError
@@ -73,8 +77,9 @@ MIN_COMPONENT_ML = 0.05
 BLOOD_PROBABILITY_THRESHOLD = 0.5
 MIN_INSIDE_BRAIN_FRACTION = 0.5
 MIN_MEAN_BLOOD_HU = 42.0
+MIN_BLOOD_EXCESS_HU = 14.0
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-3"
+POSTPROCESS_VERSION = "post-4"
 
 INFER_BATCH = 32
 
@@ -386,7 +391,7 @@ def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray |
         vml = float(np.prod(spacing)) / 1000.0
         sizes = ndi.sum(keep, lab, idx) * vml
         mean_hu = ndi.mean(sub_hu, lab, idx)
-        ok = (sizes >= MIN_COMPONENT_ML) & (mean_hu >= MIN_MEAN_BLOOD_HU)
+        ok = (sizes >= MIN_COMPONENT_ML) & (mean_hu >= min_mean_blood_hu(hu, brain))
         if brain is not None:
             inside = ndi.mean(brain[sl], lab, idx)
             ok &= inside >= MIN_INSIDE_BRAIN_FRACTION
@@ -395,6 +400,12 @@ def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray |
     out = np.zeros_like(labels)
     out[sl] = sub
     return out
+
+
+def min_mean_blood_hu(hu: np.ndarray, brain: np.ndarray | None) -> float:
+    """The mean density below which a component is not acute blood on this scan (module docstring)."""
+    ref = brain_reference_hu(hu, brain) if brain is not None else None
+    return MIN_MEAN_BLOOD_HU if ref is None else min(MIN_MEAN_BLOOD_HU, ref + MIN_BLOOD_EXCESS_HU)
 
 
 def probabilities_to_labels(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..anatomy.brain import BONE_HU
+from ..anatomy.midline import fit_midsagittal_plane
 from ..core.ct_image import CTImage
 from ..core.morphology import ball
 from .arrays import paste
@@ -160,8 +161,26 @@ def _radius_squared(brain: np.ndarray, sp) -> np.ndarray:
     return out
 
 
-def _midline(brain: np.ndarray) -> float:
-    return float(np.nonzero(brain.any(axis=(0, 1)))[0].mean())
+class _Midline:
+    """The head's midsagittal plane (``anatomy.midline``), so midline structures follow a turned head;
+    the brain's mean column when no plane can be fitted."""
+
+    def __init__(self, brain: np.ndarray, sp) -> None:
+        self.shape, self.sp = brain.shape, sp
+        self.plane = fit_midsagittal_plane(brain, sp)
+        self.fallback = float(np.nonzero(brain.any(axis=(0, 1)))[0].mean())
+
+    def column(self, z: float, y: float) -> float:
+        return self.plane.column_at(z, y) if self.plane is not None else self.fallback
+
+    def lateral_mm(self, k: int | None = None) -> np.ndarray:
+        """Left-right distance from the plane (mm): the whole grid, or slice ``k``."""
+        s, h, w = self.shape
+        z = np.arange(s)[:, None, None] if k is None else np.array(k)
+        y, x = np.arange(h)[:, None], np.arange(w)[None, :]
+        if self.plane is None:
+            return np.broadcast_to(np.abs(x - self.fallback) * self.sp[2], (s, h, w) if k is None else (h, w))
+        return self.plane.distance_mm(z, y, x).astype(np.float32)
 
 
 def _petrous_streaks(hu: np.ndarray, brain: np.ndarray, sp, amp: float, rng: np.random.Generator) -> None:
@@ -185,34 +204,36 @@ def _petrous_streaks(hu: np.ndarray, brain: np.ndarray, sp, amp: float, rng: np.
 def _hard_negative(name: str, an: Anatomy, rng: np.random.Generator):
     """(region float 0..1 on the canonical grid, HU) of one hard negative, or (None, 0)."""
     sp, brain, vent = an.spacing, an.brain, an.ventricles
-    mid = _midline(brain)
+    mid = _Midline(brain, sp)
     if name in ("pineal", "choroid", "basal_ganglia"):
         if not vent.any():
             return None, 0.0
         vz, vr, vc = np.nonzero(vent)
         zc = float(np.median(vz))
         if name == "pineal":
-            centres = [(zc, float(np.percentile(vr, 60)), mid)]
+            row = float(np.percentile(vr, 60))
+            centres = [(zc, row, mid.column(zc, row))]
             size = rng.uniform(1.5, 3.5)
         elif name == "choroid":
             post = float(np.percentile(vr, 85))
-            centres = [(zc, post, float(np.percentile(vc[vc < mid], 40)) if (vc < mid).any() else mid - 15),
-                       (zc, post, float(np.percentile(vc[vc > mid], 60)) if (vc > mid).any() else mid + 15)]
+            m = mid.column(zc, post)
+            centres = [(zc, post, float(np.percentile(vc[vc < m], 40)) if (vc < m).any() else m - 15),
+                       (zc, post, float(np.percentile(vc[vc > m], 60)) if (vc > m).any() else m + 15)]
             size = rng.uniform(1.5, 3.0)
         else:
             off = rng.uniform(18.0, 24.0) / sp[2]
-            centres = [(zc - rng.uniform(0, 6) / sp[0], float(np.median(vr)), mid - off),
-                       (zc - rng.uniform(0, 6) / sp[0], float(np.median(vr)), mid + off)]
+            row = float(np.median(vr))
+            centres = [(zc - rng.uniform(0, 6) / sp[0], row, mid.column(zc, row) - off),
+                       (zc - rng.uniform(0, 6) / sp[0], row, mid.column(zc, row) + off)]
             size = rng.uniform(1.0, 2.5)
         region = np.zeros(brain.shape, bool)
         for j, c in enumerate(centres):
             if j == 0 or rng.random() < 0.85:  # bilateral structures are sometimes calcified on one side only
                 region |= paste(ball(size, sp), c, brain.shape)
         return region & brain, float(rng.uniform(*CALCIFICATION_HU))
-    cols = np.arange(brain.shape[2], dtype=np.float32)
-    sheet = np.abs(cols - mid) * sp[2] <= rng.uniform(0.5, 1.2)
+    sheet = mid.lateral_mm() <= rng.uniform(0.5, 1.2)
     if name in ("dense_falx", "falx_calcification"):
-        region = brain & sheet[None, None, :] & (an.depth > 1.0)
+        region = brain & sheet & (an.depth > 1.0)
         ks = np.nonzero(region.any(axis=(1, 2)))[0]
         if not len(ks):
             return None, 0.0
@@ -222,7 +243,8 @@ def _hard_negative(name: str, an: Anatomy, rng: np.random.Generator):
             r = np.nonzero(region[k].any(axis=1))[0]
             if not len(r):
                 return None, 0.0
-            plaque = paste(ball(rng.uniform(2.0, 5.0), sp), (k, float(rng.choice(r)), mid), brain.shape)
+            row = float(rng.choice(r))
+            plaque = paste(ball(rng.uniform(2.0, 5.0), sp), (k, row, mid.column(k, row)), brain.shape)
             return region & plaque, float(rng.uniform(*CALCIFICATION_HU))
         return region, float(rng.uniform(*DURA_HU))
     ks = np.nonzero(brain.any(axis=(1, 2)))[0]
@@ -237,13 +259,13 @@ def _hard_negative(name: str, an: Anatomy, rng: np.random.Generator):
                 continue
             # inverted V: the apex at the midline, one slice band per height, posterior half only
             height = (k - k0) * sp[0]
-            lateral = np.abs(cols - mid) * sp[2]
+            lateral = mid.lateral_mm(k)
             band = np.abs(lateral - (30.0 - 4.0 * height)) < 1.0
-            region[k, r[len(r) // 2]:, :] |= band[None, :]
+            region[k, r[len(r) // 2]:, :] |= band[r[len(r) // 2]:, :]
         return region & brain, float(rng.uniform(*DURA_HU))
     near_table = brain & (an.depth <= rng.uniform(3.0, 6.0))
     if name == "sagittal_sinus":
-        region = near_table & (np.abs(cols - mid) * sp[2] <= rng.uniform(3.0, 5.0))[None, None, :]
+        region = near_table & (mid.lateral_mm() <= rng.uniform(3.0, 5.0))
         region[: ks[0] + len(ks) // 3] = False
         return region, float(rng.uniform(*SINUS_HU))
     if name == "transverse_sinus":
