@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from HematomaExpansionLib.core.results import LABEL_IPH
+from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH
 from HematomaExpansionLib.segmentation import anatomy_filter as A
 from HematomaExpansionLib.segmentation import slabs
 
@@ -40,9 +40,9 @@ def test_real_clot_kept_and_false_blood_rejected():
     hu[ribbon] = 50.0
     faint = _ball(hu.shape, (15, 60, 90), 4.0)  # brain made 8 HU denser: no contrast
     hu[faint] = 40.0
-    calc = _ball(hu.shape, (15, 85, 60), 2.0)
-    hu[calc & _ball(hu.shape, (15, 85, 60), 1.0)] = 180.0  # dense core of a calcification
-    hu[calc & ~_ball(hu.shape, (15, 85, 60), 1.0)] = 70.0
+    calc = _ball(hu.shape, (15, 85, 72), 2.0)  # off the midline (a choroid plexus; midline ones: falx rule)
+    hu[calc & _ball(hu.shape, (15, 85, 72), 1.0)] = 180.0  # dense core of a calcification
+    hu[calc & ~_ball(hu.shape, (15, 85, 72), 1.0)] = 70.0
     labels = np.zeros(hu.shape, np.uint8)
     for m in (clot, ribbon, faint, calc):
         labels[m] = LABEL_IPH
@@ -74,7 +74,7 @@ def test_trim_puts_the_border_at_half_maximum():
 
 def test_tiny_focus_is_not_judged_by_contrast():
     hu, brain, _ = _head()
-    spot = _ball(hu.shape, (15, 60, 60), 1.2)
+    spot = _ball(hu.shape, (15, 60, 48), 1.2)  # 12 mm off the midline
     hu[spot] = 44.0
     labels = np.where(spot, LABEL_IPH, 0).astype(np.uint8)
     (v,) = A.component_verdicts(labels, hu, SP, brain)
@@ -164,3 +164,22 @@ def test_density_floor_follows_the_scanners_brain():
     assert net.min_mean_blood_hu(hu2, brain) == net.MIN_MEAN_BLOOD_HU
     assert not net.postprocess(lab, hu2, (5.0, 1.0, 1.0), brain).any()
     assert net.min_mean_blood_hu(hu, None) == net.MIN_MEAN_BLOOD_HU
+
+
+def test_deep_falx_sheet_rejected_unless_labelled_intraventricular():
+    z, y, x = np.indices((30, 120, 120))
+    r = np.sqrt(((y - 60) / 55.0) ** 2 + ((x - 60) / 45.0) ** 2 + ((z - 15) / 40.0) ** 2)
+    hu = np.where(r < 1.0, 32.0, -1000.0).astype(np.float32)
+    hu[(r >= 0.92) & (r < 1.0)] = 900.0
+    brain = r < 0.92
+    depth = ndi.distance_transform_edt(brain, sampling=SP)
+    falx = brain & (np.abs(x - 60) <= 2) & (depth > 15.0) & (depth <= 25.0) & (y < 60) & (z >= 15)  # 5 mm sheet, deep
+    hu[falx] = 66.0
+    for label, expected in ((LABEL_IPH, "falx_sinus"), (LABEL_IVH, None)):
+        labels = np.where(falx, label, 0).astype(np.uint8)
+        (v,) = A.component_verdicts(labels, hu, SP, brain)
+        assert v["depth_min_mm"] > A.SINUS_MAX_DEPTH_MM and v["reject"] == expected
+    # the same small midline focus low in the head (the pons, below the tentorium) is kept
+    pons = _ball(hu.shape, (4, 70, 60), 2.5) & brain
+    (v,) = A.component_verdicts(np.where(pons, LABEL_IPH, 0).astype(np.uint8), np.where(pons, 66.0, hu), SP, brain)
+    assert v["midline_fraction"] == 1.0 and v["height_fraction"] < A.FALX_LOWEST_HEIGHT and v["reject"] != "falx_sinus"

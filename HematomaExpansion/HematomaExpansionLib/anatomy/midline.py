@@ -32,6 +32,12 @@ class MidsagittalPlane:
     a: tuple[float, float]
     b: tuple[float, float]
     spacing: tuple[float, float, float]
+    slices: tuple[int, int] = (0, 0)  # first and last slice of the intracranial space
+
+    def height_fraction(self, z: float) -> float:
+        """Where slice ``z`` lies between the lowest (0) and highest (1) intracranial slice."""
+        lo, hi = self.slices
+        return (z - lo) / (hi - lo) if hi > lo else 0.5
 
     def distance_mm(self, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Left-right distance (mm, ≥ 0) of voxels (index arrays) from the plane."""
@@ -75,5 +81,6 @@ def fit_midsagittal_plane(brain: np.ndarray, spacing) -> MidsagittalPlane | None
         (by, ay), (bx, ax) = np.polyfit(zs, centres[:, 0], 1), np.polyfit(zs, centres[:, 1], 1)
     else:
         (ay, ax), by, bx = centres.mean(axis=0), 0.0, 0.0
+    present = np.nonzero(area)[0]
     return MidsagittalPlane((float(normal[0]), float(normal[1])), (float(ay), float(ax)), (float(by), float(bx)),
-                            tuple(float(v) for v in sp))
+                            tuple(float(v) for v in sp), (int(present[0]), int(present[-1])))

@@ -26,7 +26,12 @@ rule below targets one of them with a named threshold:
   skull is extra-axial. On 22 engine cases with domain randomisation (2026-12-06) the sinus made
   0.6–3.8 mL of false blood in each case that had it painted; the ribbon rule missed it because
   the network's component starts 4–7 mm below the intracranial boundary (the inner table's
-  partial volume is removed first) and reaches 8–13 mm deep.
+  partial volume is removed first) and reaches 8–13 mm deep. Deeper, the falx itself: a midline
+  sheet no wider than ``FALX_SHEET_MAX_WIDTH_MM`` labelled intraparenchymal is rejected at any
+  depth (0.05–0.33 mL per lesion-free engine head with a dense falx), but only above the tentorium
+  (``FALX_LOWEST_HEIGHT``: the lowest third of the intracranial slices is left alone, so a small
+  midline pontine hemorrhage is kept); midline components labelled intraventricular (third
+  ventricle, septal casts) are left to the other rules.
 Components of intraventricular blood are judged against the same rules: IVH is never a ribbon,
 and its contrast to CSF only makes the contrast rule easier to pass.
 
@@ -51,6 +56,7 @@ from scipy import ndimage as ndi
 from ..anatomy.brain import BONE_HU
 from ..anatomy.extent import margin_voxels
 from ..anatomy.midline import MidsagittalPlane, fit_midsagittal_plane
+from ..core.results import LABEL_IVH
 
 RIBBON_MAX_DEPTH_MM = 3.5
 MIN_LOCAL_CONTRAST_HU = 14.0
@@ -66,6 +72,8 @@ FALX_MIDLINE_MM = 6.0
 FALX_MIDLINE_FRACTION = 0.7
 FALX_MAX_WIDTH_MM = 14.0
 SINUS_MAX_DEPTH_MM = 8.0
+FALX_SHEET_MAX_WIDTH_MM = 8.0
+FALX_LOWEST_HEIGHT = 1.0 / 3.0
 RIM_MM = 2.0
 PARTIAL_VOLUME_FRACTION = 0.5
 RULES = ("ribbon", "falx_sinus", "contrast", "calcification")
@@ -91,6 +99,7 @@ def component_verdicts(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.nd
         m = comp[sl] == i
         info = _measure(m, hu[sl], blood[sl], brain[sl], spacing)
         info.update(_midline(m, plane, tuple(o + s.start for o, s in zip(origin, sl)), spacing))
+        info["ivh_fraction"] = float((labels[sl][m] == LABEL_IVH).mean())
         info["label"] = i
         info["volume_ml"] = float(m.sum() * vml)
         info["reject"] = _first_failed(info)
@@ -157,17 +166,21 @@ def _midline(m: np.ndarray, plane: MidsagittalPlane | None, origin: tuple[int, .
     z, y, x = np.nonzero(m)
     width = float((x.max() - x.min() + 1) * spacing[2])
     if plane is None:
-        return {"midline_fraction": None, "width_mm": width}
+        return {"midline_fraction": None, "width_mm": width, "height_fraction": None}
     near = plane.distance_mm(z + origin[0], y + origin[1], x + origin[2]) <= FALX_MIDLINE_MM
-    return {"midline_fraction": float(near.mean()), "width_mm": width}
+    return {"midline_fraction": float(near.mean()), "width_mm": width,
+            "height_fraction": float(plane.height_fraction(z.min() + origin[0]))}
 
 
 def _first_failed(info: dict) -> str | None:
     if info["depth_p90_mm"] < RIBBON_MAX_DEPTH_MM:
         return "ribbon"
-    if (info.get("midline_fraction") is not None and info["midline_fraction"] >= FALX_MIDLINE_FRACTION
-            and info["width_mm"] <= FALX_MAX_WIDTH_MM and info["depth_min_mm"] <= SINUS_MAX_DEPTH_MM):
-        return "falx_sinus"
+    if info.get("midline_fraction") is not None and info["midline_fraction"] >= FALX_MIDLINE_FRACTION:
+        if info["width_mm"] <= FALX_MAX_WIDTH_MM and info["depth_min_mm"] <= SINUS_MAX_DEPTH_MM:
+            return "falx_sinus"
+        if (info["width_mm"] <= FALX_SHEET_MAX_WIDTH_MM and info.get("ivh_fraction", 0.0) < 0.5
+                and info["height_fraction"] >= FALX_LOWEST_HEIGHT):
+            return "falx_sinus"
     if info["contrast_hu"] is not None and info["contrast_hu"] < MIN_LOCAL_CONTRAST_HU:
         return "contrast"
     if info["volume_ml"] < CALCIFICATION_MAX_ML and info["dense_core_hu"] >= CALCIFICATION_CORE_HU:

@@ -79,7 +79,7 @@ MIN_INSIDE_BRAIN_FRACTION = 0.5
 MIN_MEAN_BLOOD_HU = 42.0
 MIN_BLOOD_EXCESS_HU = 14.0
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-4"
+POSTPROCESS_VERSION = "post-5"
 
 INFER_BATCH = 32
 
