@@ -150,7 +150,7 @@ def test_dense_sinus_on_the_midline_rejected_parasagittal_clot_kept():
 
 
 def test_density_floor_follows_the_scanners_brain():
-    from HematomaExpansionLib.segmentation import net
+    from HematomaExpansionLib.segmentation import density_filter as net
 
     hu = np.full((6, 60, 60), 21.0, np.float32)  # a scanner reading brain ~10 HU low
     brain = np.ones(hu.shape, bool)

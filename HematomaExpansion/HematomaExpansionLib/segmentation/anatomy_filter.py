@@ -1,6 +1,6 @@
 """Anatomical post-processing of a hemorrhage mask: what cannot be an acute IPH/IVH is removed.
 
-Runs after the density rules of ``segmentation.net.postprocess``, per 3D component, on the
+Runs after the density rules of ``segmentation.density_filter``, per 3D component, on the
 canonical axial array. On scans from scanners the network never saw, its false blood sat in a
 few known places (cortex against the inner table at the vertex, partial volume next to the
 petrous bone and the tentorium, calcified pineal/choroid plexus, small cortical spots). Each
