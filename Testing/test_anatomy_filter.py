@@ -17,9 +17,11 @@ from HematomaExpansionLib.segmentation import slabs
 SP = (2.0, 1.0, 1.0)
 
 
-def _head(shape=(30, 120, 120)):
+def _head(shape=(30, 120, 120), length=50.0, width=50.0):
+    """(HU, intracranial mask, normalised radius); ``length`` front-to-back and ``width`` side-to-side
+    semi-axes in voxels (a real head is longer than wide)."""
     z, y, x = np.indices(shape)
-    r = np.sqrt(((y - 60) / 50.0) ** 2 + ((x - 60) / 50.0) ** 2 + ((z - 15) / 40.0) ** 2)
+    r = np.sqrt(((y - 60) / length) ** 2 + ((x - 60) / width) ** 2 + ((z - 15) / 40.0) ** 2)
     hu = np.where(r < 1.0, 32.0, -1000.0).astype(np.float32)
     hu[(r >= 0.92) & (r < 1.0)] = 900.0  # skull
     brain = r < 0.92
@@ -124,12 +126,8 @@ def test_midsagittal_plane_follows_a_turned_head():
 
 
 def test_dense_sinus_on_the_midline_rejected_parasagittal_clot_kept():
-    z, y, x = np.indices((30, 120, 120))
-    # a head longer front-to-back than wide, like a real one
-    r = np.sqrt(((y - 60) / 55.0) ** 2 + ((x - 60) / 45.0) ** 2 + ((z - 15) / 40.0) ** 2)
-    hu = np.where(r < 1.0, 32.0, -1000.0).astype(np.float32)
-    hu[(r >= 0.92) & (r < 1.0)] = 900.0
-    brain = r < 0.92
+    hu, brain, _ = _head(length=55.0, width=45.0)
+    z, y, x = np.indices(hu.shape)
     # superior sagittal sinus: a 8 mm wide band on the midline, in the outer 6 mm under the table
     depth = ndi.distance_transform_edt(brain, sampling=SP)
     sinus = brain & (np.abs(x - 60) <= 4) & (depth > 3.0) & (depth <= 8.0) & (y < 45)
@@ -167,11 +165,8 @@ def test_density_floor_follows_the_scanners_brain():
 
 
 def test_deep_falx_sheet_rejected_unless_labelled_intraventricular():
-    z, y, x = np.indices((30, 120, 120))
-    r = np.sqrt(((y - 60) / 55.0) ** 2 + ((x - 60) / 45.0) ** 2 + ((z - 15) / 40.0) ** 2)
-    hu = np.where(r < 1.0, 32.0, -1000.0).astype(np.float32)
-    hu[(r >= 0.92) & (r < 1.0)] = 900.0
-    brain = r < 0.92
+    hu, brain, _ = _head(length=55.0, width=45.0)
+    z, y, x = np.indices(hu.shape)
     depth = ndi.distance_transform_edt(brain, sampling=SP)
     falx = brain & (np.abs(x - 60) <= 2) & (depth > 15.0) & (depth <= 25.0) & (y < 60) & (z >= 15)  # 5 mm sheet, deep
     hu[falx] = 66.0

@@ -175,10 +175,10 @@ def _midline(m: np.ndarray, plane: MidsagittalPlane | None, origin: tuple[int, .
 def _first_failed(info: dict) -> str | None:
     if info["depth_p90_mm"] < RIBBON_MAX_DEPTH_MM:
         return "ribbon"
-    if info.get("midline_fraction") is not None and info["midline_fraction"] >= FALX_MIDLINE_FRACTION:
+    if info["midline_fraction"] is not None and info["midline_fraction"] >= FALX_MIDLINE_FRACTION:
         if info["width_mm"] <= FALX_MAX_WIDTH_MM and info["depth_min_mm"] <= SINUS_MAX_DEPTH_MM:
             return "falx_sinus"
-        if (info["width_mm"] <= FALX_SHEET_MAX_WIDTH_MM and info.get("ivh_fraction", 0.0) < 0.5
+        if (info["width_mm"] <= FALX_SHEET_MAX_WIDTH_MM and info["ivh_fraction"] < 0.5
                 and info["height_fraction"] >= FALX_LOWEST_HEIGHT):
             return "falx_sinus"
     if info["contrast_hu"] is not None and info["contrast_hu"] < MIN_LOCAL_CONTRAST_HU:
