@@ -16,12 +16,15 @@ import pytest
 import SimpleITK as sitk
 
 from HematomaExpansionLib.anatomy.registration import RegistrationError, register_rigid
+from HematomaExpansionLib.anatomy.ventricles import ventricle_mask
 from HematomaExpansionLib.cli.main import main
 from HematomaExpansionLib.core.ct_image import CTImage
+from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH
 from HematomaExpansionLib.expansion.labels import DEFINITION_TEXT, DEFINITIONS
 from HematomaExpansionLib.io.ct_files import write_labels
-from HematomaExpansionLib.pipeline.compare import Scan, compare_scans
-from HematomaExpansionLib.simulation.followup import make_pair, registration_error_mm
+from HematomaExpansionLib.outputs.compare_report import compare_html
+from HematomaExpansionLib.pipeline.compare import Scan, compare_scans, comparison_document
+from HematomaExpansionLib.simulation.followup import grow_labels, make_pair, pair_from_case, registration_error_mm
 
 SMALL = {"shape": (32, 128, 128), "spacing": (3.5, 1.5, 1.5)}
 
@@ -146,6 +149,59 @@ def test_labels_away_from_thresholds(seed, kw, expected):
     assert cmp.figures.labels == p.truth.labels == expected
     assert abs(cmp.figures.absolute_growth_ml - p.truth.absolute_growth_ml) <= 1e-6
     assert cmp.figures.new_ivh is bool(kw.get("new_ivh_ml"))
+
+
+def test_automatic_followup_iph_in_the_baseline_ventricles_becomes_ivh():
+    # the new occipital-horn IVH labelled IPH, as a single-scan segmenter may call a full horn cast
+    p = make_pair(23, baseline_ml=25.0, growth_ml=1.0, new_ivh_ml=2.5, baseline_ivh=False, **SMALL)
+    misread = np.where(p.followup_labels > 0, LABEL_IPH, 0).astype(np.uint8)
+    auto = compare_scans(Scan(p.baseline, p.baseline_labels, "b", None, "auto"), Scan(p.followup, misread, "f", None, "auto"))
+    cast_ml = float((p.followup_labels == LABEL_IVH).sum()) * p.followup.voxel_volume_ml
+    assert auto.ivh_relabelled_ml == pytest.approx(cast_ml, rel=0.25)
+    assert abs(auto.figures.absolute_growth_ml - p.truth.absolute_growth_ml) <= 0.5
+    assert auto.figures.new_ivh and auto.figures.labels == p.truth.labels
+    assert (auto.followup.labels[misread == 0] == 0).all()  # blood is relabelled, never added
+    doc = comparison_document(auto)
+    assert doc["ivh_relabelled_ml"] == round(auto.ivh_relabelled_ml, 3) > 0
+    assert "counted as IVH" in compare_html(doc, "")
+    # a given follow-up mask is measured as it is
+    given = compare_scans(Scan(p.baseline, p.baseline_labels, "b", None, "auto"), Scan(p.followup, misread, "f", "fm", "given"))
+    assert given.ivh_relabelled_ml == 0.0 and (given.followup.labels == misread).all()
+    assert not given.figures.new_ivh and given.figures.absolute_growth_ml > p.truth.absolute_growth_ml + 1.5
+
+
+def _tilted(ct: CTImage, degrees: float) -> CTImage:
+    """The same array with its slices tilted about the left-right axis and its rows reversed (a gantry tilt)."""
+    a = np.radians(degrees)
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, -np.cos(a), np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    return CTImage(ct.array, ct.spacing, ct.origin, tilt, ct.source)
+
+
+def test_inplane_motion_stays_in_the_tilted_slice_plane():
+    p = make_pair(5, baseline_ml=15.0, growth_ml=3.0, **SMALL)
+    ct = _tilted(p.baseline, 20.0)
+    q = pair_from_case(ct, p.baseline_labels, 7, 3.0, motion="in-plane", max_rotation_deg=5.0, max_translation_mm=5.0)
+    assert q.followup.spacing == ct.spacing and np.allclose(q.followup.direction, ct.direction)
+    normal = ct.direction[:, 2]
+    rotation = np.reshape(q.transform.GetMatrix(), (3, 3))
+    assert np.allclose(rotation @ normal, normal, atol=1e-9) and not np.allclose(rotation, np.eye(3))
+    assert abs(np.dot(q.transform.GetTranslation(), normal)) < 1e-9
+    reg = register_rigid(q.baseline, q.followup)
+    assert registration_error_mm(reg, q.transform, q.reference_points).mean() <= 1.0
+    with pytest.raises(ValueError, match="motion"):
+        pair_from_case(ct, p.baseline_labels, 7, 3.0, motion="diagonal")
+
+
+def test_new_ivh_layers_posteriorly_whatever_the_row_order():
+    # rows reversed by the tilt: posterior (LPS +y) is the low row index, where the old code painted anterior
+    p = make_pair(23, baseline_ml=25.0, growth_ml=0.0, baseline_ivh=False, **SMALL)
+    ct = _tilted(p.baseline, 10.0)
+    region = ventricle_mask(ct)
+    assert region.sum() * ct.voxel_volume_ml > 3.0
+    lab1, new = grow_labels(ct, p.baseline_labels, 0.0, 1.5, np.random.default_rng(0), ivh_region=region)
+    m = ct.ijk_to_lps()
+    y = lambda mask: (m[:3, :3] @ np.argwhere(mask)[:, ::-1].T.astype(float))[1] + m[1, 3]  # noqa: E731
+    assert new.any() and np.median(y(new)) > np.percentile(y(region), 75)
 
 
 def test_classic_segmentation_end_to_end(pair, pair_files, tmp_path, capsys):

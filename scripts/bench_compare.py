@@ -47,9 +47,8 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HematomaExpansion"))
 
-from HematomaExpansionLib.anatomy.brain import brain_mask_canonical  # noqa: E402
 from HematomaExpansionLib.anatomy.registration import brain_mask  # noqa: E402
-from HematomaExpansionLib.anatomy.ventricles import ventricle_mask_canonical  # noqa: E402
+from HematomaExpansionLib.anatomy.ventricles import ventricle_mask  # noqa: E402
 from HematomaExpansionLib.core.config import shared_data_dir  # noqa: E402
 from HematomaExpansionLib.core.ct_image import CTImage  # noqa: E402
 from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH  # noqa: E402
@@ -113,17 +112,12 @@ def brain_registration_error(recovered, truth, ct: CTImage) -> dict:
     return {"mean": float(err.mean()), "p95": float(np.percentile(err, 95)), "max": float(err.max()), "voxels": len(err)}
 
 
-def ventricles(ct: CTImage) -> np.ndarray:
-    hu, spacing = ct.to_canonical_array(), ct.canonical_spacing()
-    return ct.from_canonical_array(ventricle_mask_canonical(hu, brain_mask_canonical(hu, spacing), spacing))
-
-
 def without_ivh(ct: CTImage, labels: np.ndarray, rng: np.random.Generator) -> tuple[CTImage, np.ndarray]:
     """The baseline with its IVH painted over by ventricular CSF (and its partial-volume rim in plane)."""
     ivh = labels == LABEL_IVH
     if not ivh.any():
         return ct, labels
-    csf = ventricles(ct) & (labels == 0)
+    csf = ventricle_mask(ct) & (labels == 0)
     csf_hu = float(np.median(ct.array[csf])) if csf.sum() > 100 else 8.0
     rim = ndi.binary_dilation(ivh, structure=np.ones((1, 3, 3), bool), iterations=2) & (labels != LABEL_IPH)
     paint = ivh | (rim & (ct.array > csf_hu + 10.0))
@@ -139,7 +133,8 @@ def real_scenario(ct0: CTImage, lab0: np.ndarray, scenario: tuple, seed: int, ar
         base_ct, base_lab = without_ivh(ct0, lab0, np.random.default_rng(seed))
     t0 = time.perf_counter()
     pair = pair_from_case(base_ct, base_lab, seed, growth, ivh_ml, args.max_rotation, args.max_translation,
-                          followup_spacing=tuple(args.real_followup_spacing), ivh_region=ventricles(base_ct))
+                          followup_spacing=tuple(args.real_followup_spacing), ivh_region=ventricle_mask(base_ct),
+                          followup_axes=args.real_followup_axes, motion=args.real_motion)
     auto0 = base_lab if base_ct is ct0 else segment(base_ct, args.method)  # lab0 is the segmenter's already
     auto1 = segment(pair.followup, args.method)
     cmp = compare_scans(Scan(base_ct, auto0, "baseline", None, args.method), Scan(pair.followup, auto1, "follow-up", None, args.method))
@@ -150,6 +145,7 @@ def real_scenario(ct0: CTImage, lab0: np.ndarray, scenario: tuple, seed: int, ar
         "true_ivh_growth_ml": t.ivh_growth_ml, "true_new_ivh": t.new_ivh, "measured_growth_ml": got.absolute_growth_ml,
         "growth_error_ml": got.absolute_growth_ml - t.absolute_growth_ml,
         "ivh_growth_error_ml": got.ivh_growth_ml - t.ivh_growth_ml, "measured_new_ivh": got.new_ivh,
+        "ivh_relabelled_ml": cmp.ivh_relabelled_ml,
         "true_labels": t.labels, "labels_wrong": wrong, "labels_right": not wrong,
         "registration_error_brain_mm": brain_registration_error(cmp.registration.transform, pair.transform, base_ct),
         "brain_dice": cmp.registration.brain_dice, "iph_dice_after_registration": cmp.overlap["iph_dice"],
@@ -162,14 +158,16 @@ def real_baseline_bench(args) -> int:
     ct0 = read_ct(args.real)
     lab0 = segment(ct0, args.method)
     rows = []
-    for i, scenario in enumerate(REAL_SCENARIOS):
-        r = real_scenario(ct0, lab0, scenario, args.seed + i, args)
-        rows.append(r)
-        reg = r["registration_error_brain_mm"]
-        print(f"{r['scenario']:22s}: true growth {r['true_growth_ml']:+6.2f} mL (IVH {r['true_ivh_growth_ml']:+.2f}), measured "
-              f"{r['measured_growth_ml']:+6.2f} mL, error {r['growth_error_ml']:+.2f} mL; labels "
-              f"{'right' if r['labels_right'] else 'WRONG: ' + ', '.join(r['labels_wrong'])}; registration "
-              f"{reg['mean']:.2f} mm mean, {reg['max']:.2f} max at brain voxels ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    for rep in range(args.real_repeats):
+        for i, scenario in enumerate(REAL_SCENARIOS):
+            r = real_scenario(ct0, lab0, scenario, args.seed + rep * len(REAL_SCENARIOS) + i, args)
+            rows.append(r)
+            reg = r["registration_error_brain_mm"]
+            print(f"{r['scenario']:22s}: true growth {r['true_growth_ml']:+6.2f} mL (IVH {r['true_ivh_growth_ml']:+.2f}), measured "
+                  f"{r['measured_growth_ml']:+6.2f} mL, error {r['growth_error_ml']:+.2f} mL (IVH {r['ivh_growth_error_ml']:+.2f}, "
+                  f"{r['ivh_relabelled_ml']:.2f} mL relabelled IVH); labels "
+                  f"{'right' if r['labels_right'] else 'WRONG: ' + ', '.join(r['labels_wrong'])}; registration "
+                  f"{reg['mean']:.2f} mm mean, {reg['max']:.2f} max at brain voxels ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
     reg_mean = [r["registration_error_brain_mm"]["mean"] for r in rows]
     figures = {
         "baseline": str(args.real), "segmenter": describe_method(args.method),
@@ -178,10 +176,19 @@ def real_baseline_bench(args) -> int:
         "registration_error_brain_mm": {"mean_of_means": round(float(np.mean(reg_mean)), 3),
                                         "max_p95": round(max(r["registration_error_brain_mm"]["p95"] for r in rows), 3),
                                         "max_any_voxel": round(max(r["registration_error_brain_mm"]["max"] for r in rows), 3)},
-        "growth_error_ml": {r["scenario"]: round(r["growth_error_ml"], 2) for r in rows},
-        "labels_right": {r["scenario"]: r["labels_right"] or r["labels_wrong"] for r in rows},
+        "pairs": len(rows),
+        "median_abs_growth_error_ml": round(float(np.median(np.abs([r["growth_error_ml"] for r in rows]))), 3),
+        "max_abs_growth_error_ml": round(float(np.max(np.abs([r["growth_error_ml"] for r in rows]))), 3),
+        "pairs_with_every_label_right": f"{sum(r['labels_right'] for r in rows)}/{len(rows)}",
+        "registration_error_brain_mm_max_of_means": round(max(reg_mean), 3),
+        "growth_error_ml": {name: [round(r["growth_error_ml"], 2) for r in rows if r["scenario"] == name]
+                            for name, *_ in REAL_SCENARIOS},
+        "labels_wrong": {name: [r["labels_wrong"] for r in rows if r["scenario"] == name and r["labels_wrong"]]
+                         for name, *_ in REAL_SCENARIOS},
         "settings": {"max_rotation_deg": args.max_rotation, "max_translation_mm": args.max_translation,
-                     "followup_spacing": list(args.real_followup_spacing), "seed": args.seed},
+                     "motion": args.real_motion,
+                     "followup_grid": "the baseline's" if args.real_motion == "in-plane" else
+                     {"spacing": list(args.real_followup_spacing), "axes": args.real_followup_axes}, "seed": args.seed},
     }
     print(json.dumps(figures, indent=2))
     if args.json:
@@ -202,7 +209,7 @@ def engine_pairs_bench(args) -> int:
         if not (case.labels == LABEL_IPH).any():
             continue
         fs = (5.0, 0.5, 0.5) if kw["followup_spacing"] else None
-        ivh_region = ventricles(case.ct) if kw["new_ivh_ml"] else None
+        ivh_region = ventricle_mask(case.ct) if kw["new_ivh_ml"] else None
         t0 = time.perf_counter()
         try:
             p = pair_from_case(case.ct, case.labels, args.seed + i, kw["growth_ml"], kw["new_ivh_ml"], args.max_rotation,
@@ -260,6 +267,13 @@ def main() -> int:
     ap.add_argument("--method", choices=METHODS, default="auto", help="segmenter of the --engine and --real checks")
     ap.add_argument("--real-followup-spacing", type=float, nargs=3, default=(5.0, 0.5, 0.5),
                     help="follow-up grid of the real-baseline check (slice, row, column mm)")
+    ap.add_argument("--real-repeats", type=int, default=1,
+                    help="run every real-baseline scenario this many times, each with its own growth and motion seed")
+    ap.add_argument("--real-followup-axes", choices=("axial", "baseline"), default="axial",
+                    help="follow-up grid axes of the real-baseline check: axial, or the baseline's own (its gantry tilt)")
+    ap.add_argument("--real-motion", choices=("3d", "in-plane"), default="3d",
+                    help="head motion of the real-baseline check's follow-up: 3d, or in-plane on the baseline's own "
+                         "grid (no resampling across thick slices; overrides the follow-up spacing and axes)")
     ap.add_argument("--engine", action="store_true",
                     help="pairs from generated cases in the real head, both scans segmented by --method (needs the shared data)")
     args = ap.parse_args()

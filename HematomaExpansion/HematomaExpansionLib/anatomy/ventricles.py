@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..core.ct_image import CTImage
 from ..core.morphology import ball
+from .brain import brain_mask_canonical
 from .extent import bounding_box
 
 CSF_HU = (-15.0, 15.0)  # this scanner's deep CSF reads −8..0 HU; others 0..10
@@ -57,3 +59,9 @@ def ventricle_mask_canonical(hu: np.ndarray, brain: np.ndarray, spacing, *,
     keep = idx[(sizes >= min_ml) & (mean_depth > min_mean_depth_mm)]
     out[sl] = np.isin(lab, keep)
     return out
+
+
+def ventricle_mask(ct: CTImage) -> np.ndarray:
+    """Ventricle mask (bool) of a ``CTImage`` on its own grid, with the simulation's defaults above."""
+    hu, spacing = ct.to_canonical_array(), ct.canonical_spacing()
+    return ct.from_canonical_array(ventricle_mask_canonical(hu, brain_mask_canonical(hu, spacing), spacing))

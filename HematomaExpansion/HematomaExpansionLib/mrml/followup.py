@@ -267,7 +267,7 @@ def compare_followup(baseline_volume_node: Any, followup_volume_node: Any, basel
         doc = comparison_document(cmp)
         doc.pop("outputs", None)
     if labels1 is None:
-        segmentation = write_followup_segmentation(followup.labels, baseline_volume_node, followup_volume_node, target)
+        segmentation = write_followup_segmentation(cmp.followup.labels, baseline_volume_node, followup_volume_node, target)
     else:
         segmentation = followup_segmentation_node
     transform = registration_transform_node(cmp.registration, baseline_volume_node, followup_volume_node)

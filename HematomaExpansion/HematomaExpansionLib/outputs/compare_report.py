@@ -74,7 +74,9 @@ def compare_html(doc: dict[str, Any], png_b64: str) -> str:
              f"{doc['absolute_growth_ml']:+.2f} mL" + ("" if rel is None else f" ({100 * rel:+.1f} %)")),
         _row("Intraventricular (IVH)", _ml(doc["baseline_ivh_ml"]), _ml(doc["followup_ivh_ml"]),
              f"{doc['ivh_growth_ml']:+.2f} mL" + (" (new IVH)" if doc["new_ivh"] else "")),
-        _row("Mask source", b["mask_source"], f["mask_source"], ""),
+        _row("Mask source", b["mask_source"], f["mask_source"] + (
+            f" ({doc['ivh_relabelled_ml']:.2f} mL labelled IPH inside the baseline's ventricles counted as IVH)"
+            if doc.get("ivh_relabelled_ml") else ""), ""),
         _row("Scan", b["ct"], f["ct"], ""),
         _row("Voxel spacing (mm, x y z)", " × ".join(f"{s:.2f}" for s in b["spacing_mm"]),
              " × ".join(f"{s:.2f}" for s in f["spacing_mm"]), ""),

@@ -6,6 +6,13 @@ The follow-up is registered rigidly to the baseline (``anatomy.registration``) o
 matched slices side by side and to check that the two masks describe the same lesion (overlap
 after registration); the registration quality is reported with the result.
 
+Automatic masks only (a given mask is measured as it is): follow-up blood that the segmenter
+labelled IPH inside the baseline's ventricular space (its IVH and ventricular CSF, carried over by
+the registration) becomes IVH. Ventricles do not move in a day, and blood in them is
+intraventricular; a single-scan segmenter tends to call a new occipital-horn cast, or IVH that
+a grown clot now touches, parenchymal, which would count IVH as IPH growth. The mL relabelled
+are reported (``ivh_relabelled_ml``).
+
 Outputs (``write_comparison``): ``compare.json``, ``baseline_mask.nii.gz`` (baseline grid),
 ``followup_mask.nii.gz`` (follow-up grid), ``followup_mask_on_baseline.nii.gz`` (nearest
 neighbour) and ``compare_report.html``.
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,9 +31,10 @@ import numpy as np
 
 from .. import __version__
 from ..anatomy.registration import RigidRegistration, register_rigid, resample_onto
+from ..anatomy.ventricles import ventricle_mask
 from ..core.ct_image import CTImage
 from ..core.errors import HematomaExpansionError
-from ..core.results import LABEL_IPH
+from ..core.results import LABEL_IPH, LABEL_IVH
 from ..expansion.labels import GrowthFigures, check_definition, label_from_masks
 from ..features.measurement import scan_edge_warnings
 from ..io.ct_files import read_ct, write_labels
@@ -61,6 +69,7 @@ class Comparison:
     followup_hu_on_baseline: np.ndarray
     overlap: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    ivh_relabelled_ml: float = 0.0
 
 
 def load_scans(baseline_ct: str | Path, followup_ct: str | Path, baseline_mask: str | Path | None = None,
@@ -84,9 +93,24 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * int((a & b).sum()) / total if total else 1.0
 
 
+def ventricular_iph(baseline: Scan, followup: Scan, transform) -> np.ndarray:
+    """Follow-up voxels labelled IPH that lie in the baseline's ventricular space (its IVH and ventricles)."""
+    space = (baseline.labels == LABEL_IVH) | ventricle_mask(baseline.ct)
+    on1 = resample_onto(followup.ct, baseline.ct, transform.GetInverse(), space.astype(np.int32), nearest=True, default=0)
+    return (followup.labels == LABEL_IPH) & (on1 > 0)
+
+
 def compare_scans(baseline: Scan, followup: Scan, metric: str = "mattes") -> Comparison:
-    figures = label_from_masks(baseline.labels, baseline.ct.spacing, followup.labels, followup.ct.spacing)
     reg = register_rigid(baseline.ct, followup.ct, metric=metric)
+    relabelled_ml = 0.0
+    if followup.mask_path is None:  # automatic follow-up mask: IVH where the baseline's ventricles were
+        moved = ventricular_iph(baseline, followup, reg.transform)
+        if moved.any():
+            labels = followup.labels.copy()
+            labels[moved] = LABEL_IVH
+            followup = replace(followup, labels=labels)
+            relabelled_ml = float(moved.sum()) * followup.ct.voxel_volume_ml
+    figures = label_from_masks(baseline.labels, baseline.ct.spacing, followup.labels, followup.ct.spacing)
     lab1_on0 = resample_onto(baseline.ct, followup.ct, reg.transform, followup.labels.astype(np.int32),
                              nearest=True, default=0).astype(np.uint8)
     hu1_on0 = resample_onto(baseline.ct, followup.ct, reg.transform, default=-1024.0)
@@ -112,7 +136,7 @@ def compare_scans(baseline: Scan, followup: Scan, metric: str = "mattes") -> Com
     if figures.baseline_iph_ml > 1.0 and figures.followup_iph_ml > 1.0 and overlap["iph_dice"] < POOR_OVERLAP_DICE:
         warnings.append(f"the baseline and the registered follow-up hematomas hardly overlap (Dice "
                         f"{overlap['iph_dice']:.2f}): check the registration and the masks")
-    return Comparison(baseline, followup, figures, reg, lab1_on0, hu1_on0, overlap, warnings)
+    return Comparison(baseline, followup, figures, reg, lab1_on0, hu1_on0, overlap, warnings, relabelled_ml)
 
 
 OUTPUT_NAMES = {"json": "compare.json", "report": "compare_report.html", "baseline_mask": "baseline_mask.nii.gz",
@@ -129,6 +153,7 @@ def comparison_document(cmp: Comparison, definition: str | None = None) -> dict[
     doc["followup"] = cmp.followup.info()
     doc["registration"] = cmp.registration.to_dict()
     doc["overlap"] = {k: round(v, 4) for k, v in cmp.overlap.items()}
+    doc["ivh_relabelled_ml"] = round(cmp.ivh_relabelled_ml, 3)
     doc["warnings"] = list(cmp.warnings)
     doc["outputs"] = dict(OUTPUT_NAMES)
     doc["software"] = {"name": "hematoma-expansion", "version": __version__, "python": platform.python_version()}

@@ -78,8 +78,10 @@ def grow_labels(ct: CTImage, labels: np.ndarray, growth_ml: float, new_ivh_ml: f
     n_ivh = int(round(new_ivh_ml / vox))
     if n_ivh > 0:
         cand = np.flatnonzero(csf & (out == 0))
-        j = np.unravel_index(cand, labels.shape)[1]  # posterior = larger j: blood layers in the occipital horns
-        pick = cand[np.argsort(-j, kind="stable")[:n_ivh]]
+        # blood layers in the dependent (posterior, LPS +y for a supine patient) occipital horns
+        kji = np.array(np.unravel_index(cand, labels.shape), float)
+        posterior = ct.ijk_to_lps()[1, :3] @ kji[::-1]
+        pick = cand[np.argsort(-posterior, kind="stable")[:n_ivh]]
         out.ravel()[pick] = LABEL_IVH
     return out, (out > 0) & (labels == 0)
 
@@ -101,6 +103,23 @@ def random_rigid(rng: np.random.Generator, center, max_rotation_deg: float, max_
     return tx
 
 
+def random_inplane_rigid(rng: np.random.Generator, center, axes: np.ndarray, max_rotation_deg: float,
+                         max_translation_mm: float) -> sitk.Euler3DTransform:
+    """A rigid motion within the slice plane of a grid with direction ``axes``: a rotation about the slice
+    normal and a translation along the rows and columns. Only this motion moves a thick-slice scan
+    without inventing anatomy between its slices."""
+    u, v, n = (np.asarray(axes, float)[:, i] for i in range(3))
+    phi = np.radians(rng.uniform(-max_rotation_deg, max_rotation_deg))
+    k = np.array([[0.0, -n[2], n[1]], [n[2], 0.0, -n[0]], [-n[1], n[0], 0.0]])
+    rotation = np.eye(3) + np.sin(phi) * k + (1.0 - np.cos(phi)) * k @ k  # Rodrigues
+    tx = sitk.Euler3DTransform()
+    tx.SetCenter(tuple(float(c) for c in center))
+    tx.SetMatrix(tuple(float(r) for r in rotation.ravel()))
+    shift = rng.uniform(-max_translation_mm, max_translation_mm) * u + rng.uniform(-max_translation_mm, max_translation_mm) * v
+    tx.SetTranslation(tuple(float(t) for t in shift))
+    return tx
+
+
 def crop_array(array: np.ndarray, pad: int) -> np.ndarray:
     return np.ascontiguousarray(array[pad:-pad, pad:-pad, pad:-pad]) if pad else array.copy()
 
@@ -112,24 +131,29 @@ def crop(ct: CTImage, pad: int) -> CTImage:
 
 
 def move_case(ct: CTImage, labels: np.ndarray, transform: sitk.Euler3DTransform, spacing_xyz,
-              rng: np.random.Generator, noise_hu: float = 3.0, fov_of: CTImage | None = None) -> tuple[CTImage, np.ndarray]:
-    """The head moved by ``transform`` (baseline → follow-up points) on a new axial grid of ``spacing_xyz``
-    covering the field of view of ``fov_of`` (default ``ct``; content moved out of it is lost, as on a rescan)."""
+              rng: np.random.Generator, noise_hu: float = 3.0, fov_of: CTImage | None = None,
+              direction: np.ndarray | None = None) -> tuple[CTImage, np.ndarray]:
+    """The head moved by ``transform`` (baseline → follow-up points) on a new grid of ``spacing_xyz``
+    covering the field of view of ``fov_of`` (default ``ct``; content moved out of it is lost, as on a rescan).
+
+    ``direction``: the new grid's axes (default axial, the identity). Giving the baseline's keeps its
+    gantry tilt, as a follow-up on the same protocol would be acquired."""
     spacing_xyz = np.asarray(spacing_xyz, float)
+    direction = np.eye(3) if direction is None else np.asarray(direction, float)
     fov = ct if fov_of is None else fov_of
     extent = np.array(fov.spacing) * np.array(fov.shape[::-1])
     size = np.maximum(1, np.round(extent / spacing_xyz)).astype(int)
     center = center_lps(fov)
-    origin = center - (size - 1) / 2.0 * spacing_xyz
+    origin = center - direction @ ((size - 1) / 2.0 * spacing_xyz)
     inverse = transform.GetInverse()  # resampling maps output (follow-up) points to input (baseline) points
-    hu = resample(ct, size, spacing_xyz, origin, np.eye(3), transform=inverse, default=AIR_HU)
+    hu = resample(ct, size, spacing_xyz, origin, direction, transform=inverse, default=AIR_HU)
     hu = np.clip(np.round(hu + rng.normal(0.0, noise_hu, hu.shape)), -1024, 3071).astype(np.float32)
-    probs = [resample(ct, size, spacing_xyz, origin, np.eye(3), transform=inverse, default=0.0,
+    probs = [resample(ct, size, spacing_xyz, origin, direction, transform=inverse, default=0.0,
                       array=(labels == lab).astype(np.float32)) for lab in (LABEL_IPH, LABEL_IVH)]
     out = np.zeros(hu.shape, np.uint8)
     out[(probs[0] >= 0.5) & (probs[0] >= probs[1])] = LABEL_IPH
     out[(probs[1] >= 0.5) & (probs[1] > probs[0])] = LABEL_IVH
-    moved = CTImage(hu, tuple(spacing_xyz), tuple(origin), np.eye(3), source=ct.source + "-followup")
+    moved = CTImage(hu, tuple(spacing_xyz), tuple(origin), direction.copy(), source=ct.source + "-followup")
     return moved, out
 
 
@@ -183,18 +207,33 @@ def make_pair(seed: int, baseline_ml: float = 20.0, growth_ml: float = 8.0, new_
 
 def pair_from_case(ct: CTImage, labels: np.ndarray, seed: int, growth_ml: float, new_ivh_ml: float = 0.0,
                    max_rotation_deg: float = 5.0, max_translation_mm: float = 5.0, followup_spacing=None,
-                   ivh_region: np.ndarray | None = None, noise_hu: float = 3.0) -> SimulatedPair:
+                   ivh_region: np.ndarray | None = None, noise_hu: float = 3.0,
+                   followup_axes: str = "axial", motion: str = "3d") -> SimulatedPair:
     """A pair from a given baseline (e.g. a real CT and its mask): grown, painted, moved, resampled.
 
-    The follow-up keeps the baseline's field of view (head moved out of it is lost) on an axial
-    grid of ``followup_spacing`` (numpy order; default the baseline's spacing).
+    The follow-up keeps the baseline's field of view (head moved out of it is lost) on a grid of
+    ``followup_spacing`` (numpy order; default the baseline's spacing) whose axes are axial
+    (``followup_axes="axial"``) or the baseline's own, gantry tilt included (``"baseline"``).
+    ``motion="3d"`` moves the head by a random rotation about every axis and a 3D translation;
+    ``"in-plane"`` only within the baseline's slice plane, on the baseline's own grid (a thick-slice
+    scan resampled across its slices is blurred as no rescan is; see ``random_inplane_rigid``).
     """
+    if followup_axes not in ("axial", "baseline"):
+        raise ValueError(f"followup_axes must be 'axial' or 'baseline', not {followup_axes!r}")
+    if motion not in ("3d", "in-plane"):
+        raise ValueError(f"motion must be '3d' or 'in-plane', not {motion!r}")
+    if motion == "in-plane":
+        followup_spacing, followup_axes = None, "baseline"
     rng = np.random.default_rng(20_000 + seed)
     lab1_on0, new = grow_labels(ct, labels, growth_ml, new_ivh_ml, rng, ivh_region=ivh_region)
     ct1_on0 = paint_new_blood(ct, new, rng)
-    transform = random_rigid(rng, center_lps(ct), max_rotation_deg, max_translation_mm)
+    if motion == "in-plane":
+        transform = random_inplane_rigid(rng, center_lps(ct), ct.direction, max_rotation_deg, max_translation_mm)
+    else:
+        transform = random_rigid(rng, center_lps(ct), max_rotation_deg, max_translation_mm)
     fspacing = tuple(ct.spacing) if followup_spacing is None else tuple(followup_spacing[::-1])
-    ct1, lab1 = move_case(ct1_on0, lab1_on0, transform, fspacing, rng, noise_hu=noise_hu, fov_of=ct)
+    ct1, lab1 = move_case(ct1_on0, lab1_on0, transform, fspacing, rng, noise_hu=noise_hu, fov_of=ct,
+                          direction=ct.direction if followup_axes == "baseline" else None)
     truth = label_from_masks(labels, ct.spacing, lab1, ct1.spacing)
     info = {"seed": seed, "growth_ml_on_baseline_grid": growth_ml, "new_ivh_ml": new_ivh_ml,
             "rotation_deg": [float(np.degrees(a)) for a in (transform.GetAngleX(), transform.GetAngleY(), transform.GetAngleZ())],
