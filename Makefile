@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CLI    := $(VENV)/bin/hematoma-expansion
 OUT    ?= demo-output
 
-.PHONY: venv demo test bench bench-seg bench-thin bench-generalisation bench-batch bench-compare train-seg train-model clean
+.PHONY: venv demo test bench bench-seg bench-thin bench-generalisation bench-batch bench-compare bench-compare-real train-seg train-model clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,13 @@ bench-batch: $(STAMP)
 
 bench-compare: $(STAMP)
 	$(PY) scripts/bench_compare.py
+
+# baseline vs follow-up on the real head (needs the shared data): in-plane moved copies (what a rescan
+# of a thick-slice scan can look like), then the 3D re-gridding stress test, then generated pairs
+bench-compare-real: $(STAMP)
+	$(PY) scripts/bench_compare.py --real --method net --real-motion in-plane --real-repeats 5
+	$(PY) scripts/bench_compare.py --real --method net --real-motion 3d
+	$(PY) scripts/bench_compare.py --engine --pairs 30 --method net
 
 # Rebuild the bundled models (need the shared data folder; CPU, tens of minutes each).
 # Segmentation, three stages (see models/segmentation/MODEL_CARD.md): stage 1 from scratch on simulated

@@ -139,9 +139,14 @@ def test_followup_ct_rows_are_labelled_from_their_segmentation(followup_cohort, 
         got = dict(zip([c.case_id for c in labelled.cases], labelled.labels.tolist()))
         assert got == {"lab": 0, **{k: int(t.labels[definition]) for k, t in truth.items()}}, definition
     assert len(calls) == 1 + len(FOLLOWUP_GROWTH_ML)  # reruns: volumes and masks come from the cache
-    for i in range(len(FOLLOWUP_GROWTH_ML)):
-        iph, _ = followup_volumes(d / f"f{i}.nii.gz")
-        assert iph == pytest.approx(truth[f"g{i}"].followup_iph_ml, abs=3.0)  # classic segmenter, small phantom
+    for case in read_cohort(d / "cohort.csv"):
+        if case.case_id not in truth:
+            continue
+        iph, _ = followup_volumes(case)
+        assert iph == pytest.approx(truth[case.case_id].followup_iph_ml, abs=3.0)  # classic segmenter, small phantom
+    cached = [json.loads(f.read_text()) for f in (tmp_path / "cache" / "followup").glob("*.json")]
+    assert len(cached) == len(FOLLOWUP_GROWTH_ML)  # made consistent with the baseline as compare does
+    assert all(c["baseline"]["ct"] and "ivh_relabelled_ml" in c for c in cached)
 
 
 def test_explicit_labels_and_followup_masks_win_over_a_followup_ct(tmp_path, monkeypatch):

@@ -26,8 +26,13 @@ at the hematoma centroid and the brain's bounding-box corners. Needs the shared 
 check instead: the real CT is segmented by ``--method`` (its mask is the baseline truth), then for
 each growth scenario (+0 mL as a control, +1, +4, +8, +15 mL of IPH; +1 mL with 3 mL of IVH growth; +1 mL with 3 mL of
 new IVH on a copy of the baseline whose IVH is painted out to CSF) the grown copy is painted, moved
-by a known random rigid transform, resampled onto an axial grid of ``--real-followup-spacing`` and
-compared (``compare_scans`` with both scans segmented by ``--method``, as ``compare`` does).
+by a known random rigid transform and compared (``compare_scans`` with both scans segmented by
+``--method``, as ``compare`` does). ``--real-motion 3d`` (default): rotations about every axis, the copy
+resampled onto a grid of ``--real-followup-spacing`` with ``--real-followup-axes`` (axial, or the
+baseline's own tilted axes) — a stress test, since re-gridding thick slices blurs as no rescan does;
+``--real-motion in-plane``: a rotation about the slice normal and an in-plane shift on the baseline's
+own grid, the motion a copy of a thick-slice scan can show without inventing anatomy between slices.
+``--real-repeats N`` runs every scenario N times with other seeds.
 Figures: registration error |recovered(p) − true(p)| over every baseline brain voxel (mean, 95th
 percentile, max), growth error (measured − true, true = the true masks on their own grids) and
 whether the labels under every definition are right.

@@ -196,6 +196,7 @@ def growth_rows(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("IVH volume, follow-up", f"{doc['followup_ivh_ml']:.3f}", "mL"),
         ("IVH growth", f"{doc['ivh_growth_ml']:+.3f}", "mL"),
         ("New IVH", _yes(doc["new_ivh"]), ""),
+        ("Follow-up IPH inside the baseline's ventricles, counted as IVH", f"{doc.get('ivh_relabelled_ml', 0.0):.3f}", "mL"),
         ("Registration: brain Dice", f"{reg['brain_dice']:.3f}", ""),
         ("Registration: rotation", f"{reg['rotation_deg']:.2f}", "deg"),
         ("Registration: translation", f"{reg['translation_norm_mm']:.2f}", "mm"),

@@ -100,16 +100,22 @@ def ventricular_iph(baseline: Scan, followup: Scan, transform) -> np.ndarray:
     return (followup.labels == LABEL_IPH) & (on1 > 0)
 
 
+def consistent_followup(baseline: Scan, followup: Scan, transform) -> tuple[Scan, float]:
+    """(the follow-up with its IPH inside the baseline's ventricular space labelled IVH, mL relabelled);
+    a given follow-up mask (``mask_path`` set) is returned as it is."""
+    if followup.mask_path is not None:
+        return followup, 0.0
+    moved = ventricular_iph(baseline, followup, transform)
+    if not moved.any():
+        return followup, 0.0
+    labels = followup.labels.copy()
+    labels[moved] = LABEL_IVH
+    return replace(followup, labels=labels), float(moved.sum()) * followup.ct.voxel_volume_ml
+
+
 def compare_scans(baseline: Scan, followup: Scan, metric: str = "mattes") -> Comparison:
     reg = register_rigid(baseline.ct, followup.ct, metric=metric)
-    relabelled_ml = 0.0
-    if followup.mask_path is None:  # automatic follow-up mask: IVH where the baseline's ventricles were
-        moved = ventricular_iph(baseline, followup, reg.transform)
-        if moved.any():
-            labels = followup.labels.copy()
-            labels[moved] = LABEL_IVH
-            followup = replace(followup, labels=labels)
-            relabelled_ml = float(moved.sum()) * followup.ct.voxel_volume_ml
+    followup, relabelled_ml = consistent_followup(baseline, followup, reg.transform)
     figures = label_from_masks(baseline.labels, baseline.ct.spacing, followup.labels, followup.ct.spacing)
     lab1_on0 = resample_onto(baseline.ct, followup.ct, reg.transform, followup.labels.astype(np.int32),
                              nearest=True, default=0).astype(np.uint8)

@@ -2,12 +2,14 @@
 
 A row's label comes from, in this order: its follow-up mask with its baseline mask, its ``label``
 column, or its ``followup_ct``. A follow-up CT is segmented by the bundled segmenter (``auto``, the
-one ``compare`` uses by default); its IPH/IVH volumes are measured on its own grid and compared with
-the baseline's (the given baseline mask, else the baseline's automatic segmentation, the one the
-features use) by ``expansion.labels.label_from_volumes``. The follow-up mask (``masks/``, shared
-with the baseline auto-segmentations) and its volumes (``followup/``) are cached under
-``config.cache_dir()`` keyed by the CT's sha256 and the segmenter's identity, so a rerun reads
-neither the CT nor runs the segmenter. A follow-up that is missing, unreadable, cannot be
+one ``compare`` uses by default) and made consistent with its baseline as ``compare`` makes it (the
+follow-up registered rigidly to the baseline; its IPH inside the baseline's ventricular space counted
+as IVH: ``pipeline.compare.consistent_followup``); its IPH/IVH volumes are measured on its own grid
+and compared with the baseline's (the given baseline mask, else the baseline's automatic
+segmentation, the one the features use) by ``expansion.labels.label_from_volumes``. The follow-up
+mask (``masks/``, shared with the baseline auto-segmentations) and its volumes (``followup/``) are
+cached under ``config.cache_dir()`` keyed by the follow-up CT's and the baseline's sha256 and the
+segmenter's identity, so a rerun reads neither CT nor runs the segmenter or the registration. A follow-up that is missing, unreadable, cannot be
 segmented or shows no hemorrhage skips its row (logged and listed in the report), not the run.
 """
 
@@ -22,19 +24,21 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..anatomy.registration import register_rigid
 from ..core import config
 from ..core.errors import CohortError, HematomaExpansionError
 from ..core.hashing import sha256_file_cached, sha256_text
 from ..expansion.labels import compartment_volumes, label_from_volumes
 from ..io.ct_files import read_ct
-from ..io.masks import read_mask_file
+from ..io.masks import read_mask, read_mask_file
+from ..pipeline.compare import Scan, consistent_followup
 from ..segmentation.dispatch import describe_method
 from .cohort import Case, case_label, has_explicit_label
 from .feature_cache import auto_segmentation_identity, cached_auto_segmentation
 
 log = logging.getLogger(__name__)
 
-VOLUMES_VERSION = 1  # bump when the volumes' meaning changes, so cached ones are recomputed
+VOLUMES_VERSION = 2  # bump when the volumes' meaning changes (2: made consistent with the baseline, as compare)
 SOURCE_MASKS = "follow-up mask"
 SOURCE_LABEL = "label column"
 
@@ -65,13 +69,17 @@ def _followup_source() -> str:
     return f"follow-up CT (auto-segmented: {describe_method('auto')})"
 
 
-def followup_volumes(path: Path) -> tuple[float, float]:
-    """(IPH mL, IVH mL) of a follow-up CT segmented by the bundled segmenter, cached per CT and segmenter."""
-    if not path.exists():
+def followup_volumes(case: Case) -> tuple[float, float]:
+    """(IPH mL, IVH mL) of a row's follow-up CT, segmented by the bundled segmenter and made consistent with
+    its baseline (see the module docstring), cached per follow-up CT, baseline CT and mask, and segmenter."""
+    path = case.followup_ct
+    if path is None or not path.exists():
         raise CohortError(f"{path}: not found")
     digest = path_digest(path)
     identity = auto_segmentation_identity()
-    key = sha256_text(json.dumps({"followup_ct": digest, "segmenter": identity, "version": VOLUMES_VERSION}))
+    baseline_key = {"ct": path_digest(case.ct), "mask": sha256_file_cached(case.mask) if case.mask is not None else None}
+    key = sha256_text(json.dumps({"followup_ct": digest, "baseline": baseline_key, "segmenter": identity,
+                                  "version": VOLUMES_VERSION}))
     cpath = config.cache_dir() / "followup" / f"{key}.json"
     if cpath.exists():
         try:
@@ -79,13 +87,19 @@ def followup_volumes(path: Path) -> tuple[float, float]:
             return float(doc["iph_ml"]), float(doc["ivh_ml"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             log.info("%s: unreadable cached follow-up volumes, measuring again", cpath)
-    ct = read_ct(path)
-    labels = cached_auto_segmentation(path, ct, cache_key=digest)
-    iph, ivh = compartment_volumes(labels, ct.spacing)
+    ct1 = read_ct(path)
+    followup = Scan(ct1, cached_auto_segmentation(path, ct1, cache_key=digest), str(path), None, "auto")
+    ct0 = read_ct(case.ct)
+    if case.mask is not None:
+        baseline = Scan(ct0, read_mask(case.mask, ct0), str(case.ct), str(case.mask), "given")
+    else:
+        baseline = Scan(ct0, cached_auto_segmentation(case.ct, ct0), str(case.ct), None, "auto")
+    followup, relabelled_ml = consistent_followup(baseline, followup, register_rigid(ct0, ct1).transform)
+    iph, ivh = compartment_volumes(followup.labels, ct1.spacing)
     cpath.parent.mkdir(parents=True, exist_ok=True)
     tmp = cpath.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"followup_ct": str(path), "sha256": digest, "segmenter": identity,
-                               "iph_ml": iph, "ivh_ml": ivh}))
+    tmp.write_text(json.dumps({"followup_ct": str(path), "sha256": digest, "baseline": baseline_key, "segmenter": identity,
+                               "iph_ml": iph, "ivh_ml": ivh, "ivh_relabelled_ml": relabelled_ml}))
     tmp.replace(cpath)
     return iph, ivh
 
@@ -108,7 +122,7 @@ def followup_ct_label(case: Case, definition: str) -> int:
     if case.followup_ct is None:
         raise CohortError(f"case {case.case_id}: no follow-up CT")
     try:
-        iph1, ivh1 = followup_volumes(case.followup_ct)
+        iph1, ivh1 = followup_volumes(case)
     except (HematomaExpansionError, OSError, RuntimeError, ValueError) as exc:
         # segmentation/reading failures of one scan (sitk and torch raise RuntimeError) skip the row
         message = str(exc) if str(case.followup_ct) in str(exc) else f"{case.followup_ct}: {exc}"
