@@ -170,6 +170,17 @@ def test_automatic_followup_iph_in_the_baseline_ventricles_becomes_ivh():
     assert not given.figures.new_ivh and given.figures.absolute_growth_ml > p.truth.absolute_growth_ml + 1.5
 
 
+def test_an_ivh_speck_on_an_automatic_baseline_does_not_hide_a_new_ivh():
+    p = make_pair(23, baseline_ml=25.0, growth_ml=1.0, new_ivh_ml=2.5, baseline_ivh=False, **SMALL)
+    speck = p.baseline_labels.copy()
+    k, j, i = np.argwhere(p.followup_labels == 0)[0]  # any background voxel: 0.008 mL, far below 0.1 mL
+    speck[k, j, i] = LABEL_IVH
+    auto = compare_scans(Scan(p.baseline, speck, "b", None, "auto"), Scan(p.followup, p.followup_labels, "f", None, "auto"))
+    assert auto.figures.new_ivh and auto.figures.labels["revised1"]
+    drawn = compare_scans(Scan(p.baseline, speck, "b", "bm", "given"), Scan(p.followup, p.followup_labels, "f", "fm", "given"))
+    assert not drawn.figures.new_ivh  # drawn masks: any IVH is IVH
+
+
 def _tilted(ct: CTImage, degrees: float) -> CTImage:
     """The same array with its slices tilted about the left-right axis and its rows reversed (a gantry tilt)."""
     a = np.radians(degrees)

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from HematomaExpansionLib.core.errors import HematomaExpansionError
 from HematomaExpansionLib.expansion.labels import (
+    IVH_PRESENT_MIN_ML,
     label_from_files,
     label_from_masks,
     label_from_volumes,
@@ -55,6 +56,18 @@ def test_revised_ivh_boundaries(ivh0, ivh1, expected):
     assert g.labels["conventional"] is False
     assert g.labels["revised"] is expected
     assert g.new_ivh is (ivh0 == 0 and ivh1 > 0)
+
+
+@pytest.mark.parametrize("ivh0,ivh1,new", [
+    (0.09, 2.0, True),    # a baseline speck below the minimum does not hide a new IVH
+    (0.0, 0.09, False),   # nor does a follow-up speck make one
+    (0.0, IVH_PRESENT_MIN_ML, True),
+    (IVH_PRESENT_MIN_ML, 2.0, False),
+])
+def test_ivh_present_minimum_for_automatic_masks(ivh0, ivh1, new):
+    g = label_from_volumes(20.0, 21.0, ivh0, ivh1, min_ivh_ml=IVH_PRESENT_MIN_ML)
+    assert g.new_ivh is new and g.labels["revised1"] is new
+    assert label_from_volumes(20.0, 21.0, ivh0, ivh1).new_ivh is (ivh0 == 0 and ivh1 > 0)  # drawn masks: any
 
 
 def test_revised_includes_conventional_and_figures():

@@ -31,12 +31,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..features.clinical import normalize_clinical
+from .labels import IVH_PRESENT_MIN_ML
 
 BAT_ONSET_HOURS = 2.5
 BAT_HIGH_RISK = 3
-# IVH below this volume (mL) is not "IVH extension" for BRAIN: about 100 voxels of 1 mm³, above
-# the bundled segmenter's smallest kept component (0.05 mL) and far below any clinically visible IVH.
-IVH_PRESENT_MIN_ML = 0.1
 BRAIN_VOLUME_POINTS = ((10.0, 0), (20.0, 5))  # (upper bound mL inclusive, points); above the last: 7
 BRAIN_VOLUME_MAX_POINTS = 7
 BRAIN_HOURS_POINTS = ((1.0, 5), (2.0, 4), (3.0, 3), (4.0, 2), (5.0, 1))  # (upper bound h inclusive, points)

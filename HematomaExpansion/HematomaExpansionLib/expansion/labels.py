@@ -24,7 +24,10 @@ Exact boundary behaviour (tested in Testing/test_expansion_labels.py):
   (binary masks: everything is IPH, IVH = 0).
 - Relative growth = (V1 − V0) / V0 on IPH. When the baseline IPH volume is 0, relative growth is
   undefined (reported as ``None``) and only the absolute criterion applies.
-- "New IVH" = baseline IVH volume is 0 and follow-up IVH volume > 0 (more than 1e-6 mL).
+- "New IVH" = baseline IVH volume is 0 and follow-up IVH volume > 0 (more than 1e-6 mL), as drawn
+  masks say it. When a mask is automatic (``compare``, follow-up CTs in ``train``/``evaluate``), IVH
+  counts as present only from ``IVH_PRESENT_MIN_ML`` (``min_ivh_ml``; the BRAIN score's minimum for
+  IVH extension), so a segmentation speck of IVH neither hides nor makes a new IVH.
 - Volumes are computed from each mask's own voxel spacing, so baseline and follow-up may be on
   different grids (they usually are: two scans).
 """
@@ -55,6 +58,10 @@ ABS_LARGE_ML = 12.5
 REL_THRESHOLD = 0.33
 IVH_GROWTH_ML = 1.0
 VOL_TOL_ML = 1e-6
+# IVH below this volume (mL) is not "IVH present" in an automatic mask (new IVH; BRAIN's IVH extension):
+# about 100 voxels of 1 mm³, above the bundled segmenter's smallest kept component (0.05 mL) and far
+# below any clinically visible IVH.
+IVH_PRESENT_MIN_ML = 0.1
 REL_TOL = 1e-9
 
 
@@ -94,15 +101,18 @@ def check_definition(definition: str) -> str:
     return definition
 
 
-def label_from_volumes(v0_iph: float, v1_iph: float, v0_ivh: float = 0.0, v1_ivh: float = 0.0) -> GrowthFigures:
-    """Growth figures and the label under every definition, from volumes in mL."""
+def label_from_volumes(v0_iph: float, v1_iph: float, v0_ivh: float = 0.0, v1_ivh: float = 0.0,
+                       min_ivh_ml: float = VOL_TOL_ML) -> GrowthFigures:
+    """Growth figures and the label under every definition, from volumes in mL; IVH is "present" above
+    ``min_ivh_ml`` (``IVH_PRESENT_MIN_ML`` for automatic masks, see the module docstring)."""
     for name, v in (("baseline IPH", v0_iph), ("follow-up IPH", v1_iph), ("baseline IVH", v0_ivh), ("follow-up IVH", v1_ivh)):
         if v is None or not np.isfinite(v) or v < 0:
             raise HematomaExpansionError(f"{name} volume must be a finite number ≥ 0 mL, got {v!r}")
     abs_growth = float(v1_iph - v0_iph)
     rel = abs_growth / v0_iph if v0_iph > VOL_TOL_ML else None
     ivh_growth = float(v1_ivh - v0_ivh)
-    new_ivh = v0_ivh <= VOL_TOL_ML and v1_ivh > VOL_TOL_ML
+    present = max(float(min_ivh_ml), VOL_TOL_ML)
+    new_ivh = v0_ivh < present and v1_ivh >= present
     rel_over = rel is not None and rel > REL_THRESHOLD + REL_TOL
     rel_at_least = rel is not None and rel >= REL_THRESHOLD - REL_TOL
     ivh_grew = ivh_growth >= IVH_GROWTH_ML - VOL_TOL_ML
@@ -130,10 +140,11 @@ def compartment_volumes(labels: np.ndarray, spacing: tuple[float, float, float])
     return iph * vox_ml, ivh * vox_ml
 
 
-def label_from_masks(baseline: np.ndarray, baseline_spacing, followup: np.ndarray, followup_spacing) -> GrowthFigures:
+def label_from_masks(baseline: np.ndarray, baseline_spacing, followup: np.ndarray, followup_spacing,
+                     min_ivh_ml: float = VOL_TOL_ML) -> GrowthFigures:
     v0 = compartment_volumes(baseline, baseline_spacing)
     v1 = compartment_volumes(followup, followup_spacing)
-    return label_from_volumes(v0[0], v1[0], v0[1], v1[1])
+    return label_from_volumes(v0[0], v1[0], v0[1], v1[1], min_ivh_ml=min_ivh_ml)
 
 
 def label_from_files(baseline: str | Path, followup: str | Path) -> GrowthFigures:

@@ -11,7 +11,8 @@ labelled IPH inside the baseline's ventricular space (its IVH and ventricular CS
 the registration) becomes IVH. Ventricles do not move in a day, and blood in them is
 intraventricular; a single-scan segmenter tends to call a new occipital-horn cast, or IVH that
 a grown clot now touches, parenchymal, which would count IVH as IPH growth. The mL relabelled
-are reported (``ivh_relabelled_ml``).
+are reported (``ivh_relabelled_ml``). With an automatic mask on either side, IVH is present from
+``IVH_PRESENT_MIN_ML`` (``expansion.labels``), so a speck does not decide "new IVH".
 
 Outputs (``write_comparison``): ``compare.json``, ``baseline_mask.nii.gz`` (baseline grid),
 ``followup_mask.nii.gz`` (follow-up grid), ``followup_mask_on_baseline.nii.gz`` (nearest
@@ -35,7 +36,7 @@ from ..anatomy.ventricles import ventricle_mask
 from ..core.ct_image import CTImage
 from ..core.errors import HematomaExpansionError
 from ..core.results import LABEL_IPH, LABEL_IVH
-from ..expansion.labels import GrowthFigures, check_definition, label_from_masks
+from ..expansion.labels import IVH_PRESENT_MIN_ML, VOL_TOL_ML, GrowthFigures, check_definition, label_from_masks
 from ..features.measurement import scan_edge_warnings
 from ..io.ct_files import read_ct, write_labels
 from ..io.masks import read_mask
@@ -116,7 +117,9 @@ def consistent_followup(baseline: Scan, followup: Scan, transform) -> tuple[Scan
 def compare_scans(baseline: Scan, followup: Scan, metric: str = "mattes") -> Comparison:
     reg = register_rigid(baseline.ct, followup.ct, metric=metric)
     followup, relabelled_ml = consistent_followup(baseline, followup, reg.transform)
-    figures = label_from_masks(baseline.labels, baseline.ct.spacing, followup.labels, followup.ct.spacing)
+    automatic = baseline.mask_path is None or followup.mask_path is None
+    figures = label_from_masks(baseline.labels, baseline.ct.spacing, followup.labels, followup.ct.spacing,
+                               min_ivh_ml=IVH_PRESENT_MIN_ML if automatic else VOL_TOL_ML)
     lab1_on0 = resample_onto(baseline.ct, followup.ct, reg.transform, followup.labels.astype(np.int32),
                              nearest=True, default=0).astype(np.uint8)
     hu1_on0 = resample_onto(baseline.ct, followup.ct, reg.transform, default=-1024.0)

@@ -28,7 +28,7 @@ from ..anatomy.registration import register_rigid
 from ..core import config
 from ..core.errors import CohortError, HematomaExpansionError
 from ..core.hashing import sha256_file_cached, sha256_text
-from ..expansion.labels import compartment_volumes, label_from_volumes
+from ..expansion.labels import IVH_PRESENT_MIN_ML, compartment_volumes, label_from_volumes
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask, read_mask_file
 from ..pipeline.compare import Scan, consistent_followup
@@ -131,7 +131,7 @@ def followup_ct_label(case: Case, definition: str) -> int:
         raise HematomaExpansionError(f"follow-up CT {case.followup_ct}: the segmenter found no hemorrhage "
                                      "(a failed segmentation, or not this patient's follow-up?)")
     iph0, ivh0 = baseline_volumes(case)
-    figures = label_from_volumes(iph0, iph1, ivh0, ivh1)
+    figures = label_from_volumes(iph0, iph1, ivh0, ivh1, min_ivh_ml=IVH_PRESENT_MIN_ML)  # the follow-up is automatic
     log.info("case %s: IPH %.2f -> %.2f mL, IVH %.2f -> %.2f mL, %s label %d", case.case_id, iph0, iph1, ivh0,
              ivh1, definition, figures.label(definition))
     return int(figures.label(definition))
