@@ -147,6 +147,24 @@ def test_dense_sinus_on_the_midline_rejected_parasagittal_clot_kept():
     assert not out[sinus].any() and (out[clot] == LABEL_IPH).all()
 
 
+def test_sinus_width_is_measured_across_a_turned_heads_midline():
+    theta = np.radians(17.0)
+    z, y, x = np.indices((30, 120, 120))
+    along = (y - 60) * np.cos(theta) - (x - 60) * np.sin(theta)  # front-back of the turned head
+    across = (y - 60) * np.sin(theta) + (x - 60) * np.cos(theta)
+    r = np.sqrt((along / 55.0) ** 2 + (across / 45.0) ** 2 + ((z - 15) / 40.0) ** 2)
+    hu = np.where(r < 1.0, 32.0, -1000.0).astype(np.float32)
+    hu[(r >= 0.92) & (r < 1.0)] = 900.0
+    brain = r < 0.92
+    # a 10 mm wide dense band on the midline from the frontal inner table 30 mm backwards
+    sinus = brain & (np.abs(across) <= 5.0) & (along < -20.0)
+    hu[sinus] = 68.0
+    cols = np.nonzero(sinus)[2]
+    assert (cols.max() - cols.min() + 1) * SP[2] > A.FALX_MAX_WIDTH_MM  # in image columns it looks too wide
+    (v,) = A.component_verdicts(np.where(sinus, LABEL_IPH, 0).astype(np.uint8), hu, SP, brain)
+    assert v["width_mm"] <= 12.0 and v["midline_fraction"] >= 0.9 and v["reject"] == "falx_sinus"
+
+
 def test_density_floor_follows_the_scanners_brain():
     from HematomaExpansionLib.segmentation import density_filter as net
 

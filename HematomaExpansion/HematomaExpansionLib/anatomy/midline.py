@@ -42,12 +42,16 @@ class MidsagittalPlane:
         lo, hi = self.slices
         return (z - lo) / (hi - lo) if hi > lo else 0.5
 
-    def distance_mm(self, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Left-right distance (mm, ≥ 0) of voxels (index arrays) from the plane."""
+    def signed_distance_mm(self, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Left-right distance (mm) of voxels (index arrays) from the plane, signed by the side they lie on."""
         s = self.spacing
         zm = np.asarray(z) * s[0]
         cy, cx = self.a[0] + self.b[0] * zm, self.a[1] + self.b[1] * zm
-        return np.abs(self.normal[0] * (np.asarray(y) * s[1] - cy) + self.normal[1] * (np.asarray(x) * s[2] - cx))
+        return self.normal[0] * (np.asarray(y) * s[1] - cy) + self.normal[1] * (np.asarray(x) * s[2] - cx)
+
+    def distance_mm(self, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Left-right distance (mm, ≥ 0) of voxels (index arrays) from the plane."""
+        return np.abs(self.signed_distance_mm(z, y, x))
 
     def column_at(self, z: float, y: float) -> float:
         """Column index where the plane crosses slice ``z``, row ``y``."""

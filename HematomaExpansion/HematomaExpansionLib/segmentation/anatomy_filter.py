@@ -19,7 +19,7 @@ rule below targets one of them with a named threshold:
   a calcification (pineal, choroid plexus, basal ganglia, falx) blurred by the slice thickness.
 - ``FALX_MIDLINE_MM`` / ``FALX_MAX_WIDTH_MM`` / ``SINUS_MAX_DEPTH_MM``: a component lying on the
   midsagittal plane (at least ``FALX_MIDLINE_FRACTION`` of it within FALX_MIDLINE_MM,
-  ``anatomy.midline``), no wider left-right than FALX_MAX_WIDTH_MM, in the outer layer of the
+  ``anatomy.midline``), no wider across that plane than FALX_MAX_WIDTH_MM, in the outer layer of the
   intracranial space (closest voxel within SINUS_MAX_DEPTH_MM of its boundary) is the superior
   sagittal sinus or the falx, dense in many patients (55–75 HU), never an intraparenchymal
   hematoma: a parenchymal clot lies in one hemisphere, and blood between the hemispheres under the
@@ -167,8 +167,10 @@ def _midline(m: np.ndarray, plane: MidsagittalPlane | None, origin: tuple[int, .
     width = float((x.max() - x.min() + 1) * spacing[2])
     if plane is None:
         return {"midline_fraction": None, "width_mm": width, "height_fraction": None}
-    near = plane.distance_mm(z + origin[0], y + origin[1], x + origin[2]) <= FALX_MIDLINE_MM
-    return {"midline_fraction": float(near.mean()), "width_mm": width,
+    across = plane.signed_distance_mm(z + origin[0], y + origin[1], x + origin[2])
+    # the width across the plane, not along the image rows: on a head turned 17° a 10 mm sinus spans 14 mm of columns
+    width = round(float(np.ptp(across) + spacing[2]), 3)
+    return {"midline_fraction": float((np.abs(across) <= FALX_MIDLINE_MM).mean()), "width_mm": width,
             "height_fraction": float(plane.height_fraction(z.min() + origin[0]))}
 
 
