@@ -9,8 +9,9 @@ and compared with the baseline's (the given baseline mask, else the baseline's a
 segmentation, the one the features use) by ``expansion.labels.label_from_volumes``. The follow-up
 mask (``masks/``, shared with the baseline auto-segmentations) and its volumes (``followup/``) are
 cached under ``config.cache_dir()`` keyed by the follow-up CT's and the baseline's sha256 and the
-segmenter's identity, so a rerun reads neither CT nor runs the segmenter or the registration. A follow-up that is missing, unreadable, cannot be
-segmented or shows no hemorrhage skips its row (logged and listed in the report), not the run.
+segmenter's identity, so a rerun reads neither CT nor runs the segmenter or the registration. A
+follow-up that is missing, unreadable, cannot be segmented or registered, or shows no hemorrhage
+skips its row (logged and listed in the report), not the run.
 """
 
 from __future__ import annotations
