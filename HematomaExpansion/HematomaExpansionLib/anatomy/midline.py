@@ -42,11 +42,15 @@ class MidsagittalPlane:
         lo, hi = self.slices
         return (z - lo) / (hi - lo) if hi > lo else 0.5
 
+    def _point_mm(self, z):
+        """The plane's (row, column) point in mm on slice(s) ``z``."""
+        zm = np.asarray(z) * self.spacing[0]
+        return self.a[0] + self.b[0] * zm, self.a[1] + self.b[1] * zm
+
     def signed_distance_mm(self, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Left-right distance (mm) of voxels (index arrays) from the plane, signed by the side they lie on."""
         s = self.spacing
-        zm = np.asarray(z) * s[0]
-        cy, cx = self.a[0] + self.b[0] * zm, self.a[1] + self.b[1] * zm
+        cy, cx = self._point_mm(z)
         return self.normal[0] * (np.asarray(y) * s[1] - cy) + self.normal[1] * (np.asarray(x) * s[2] - cx)
 
     def distance_mm(self, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -56,9 +60,8 @@ class MidsagittalPlane:
     def column_at(self, z: float, y: float) -> float:
         """Column index where the plane crosses slice ``z``, row ``y``."""
         s = self.spacing
-        zm = z * s[0]
-        cy, cx = self.a[0] + self.b[0] * zm, self.a[1] + self.b[1] * zm
-        return (cx - self.normal[0] * (y * s[1] - cy) / self.normal[1]) / s[2]
+        cy, cx = self._point_mm(z)
+        return float((cx - self.normal[0] * (y * s[1] - cy) / self.normal[1]) / s[2])
 
 
 def fit_midsagittal_plane(brain: np.ndarray, spacing) -> MidsagittalPlane | None:

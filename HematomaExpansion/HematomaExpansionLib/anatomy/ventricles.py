@@ -61,7 +61,9 @@ def ventricle_mask_canonical(hu: np.ndarray, brain: np.ndarray, spacing, *,
     return out
 
 
-def ventricle_mask(ct: CTImage) -> np.ndarray:
-    """Ventricle mask (bool) of a ``CTImage`` on its own grid, with the simulation's defaults above."""
+def ventricle_mask(ct: CTImage, brain: np.ndarray | None = None) -> np.ndarray:
+    """Ventricle mask (bool) of a ``CTImage`` on its own grid, with the simulation's defaults above;
+    ``brain``: its intracranial mask on the same grid when the caller has it (else computed)."""
     hu, spacing = ct.to_canonical_array(), ct.canonical_spacing()
-    return ct.from_canonical_array(ventricle_mask_canonical(hu, brain_mask_canonical(hu, spacing), spacing))
+    brain_c = brain_mask_canonical(hu, spacing) if brain is None else ct.to_canonical_array(np.asarray(brain, bool))
+    return ct.from_canonical_array(ventricle_mask_canonical(hu, brain_c, spacing))

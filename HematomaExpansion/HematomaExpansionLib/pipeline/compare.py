@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..anatomy.registration import RigidRegistration, register_rigid, resample_onto
+from ..anatomy.registration import RigidRegistration, brain_mask, register_rigid, resample_onto
 from ..anatomy.ventricles import ventricle_mask
 from ..core.ct_image import CTImage
 from ..core.errors import HematomaExpansionError
@@ -94,19 +94,20 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * int((a & b).sum()) / total if total else 1.0
 
 
-def ventricular_iph(baseline: Scan, followup: Scan, transform) -> np.ndarray:
+def ventricular_iph(baseline: Scan, followup: Scan, transform, baseline_brain: np.ndarray | None = None) -> np.ndarray:
     """Follow-up voxels labelled IPH that lie in the baseline's ventricular space (its IVH and ventricles)."""
-    space = (baseline.labels == LABEL_IVH) | ventricle_mask(baseline.ct)
+    space = (baseline.labels == LABEL_IVH) | ventricle_mask(baseline.ct, baseline_brain)
     on1 = resample_onto(followup.ct, baseline.ct, transform.GetInverse(), space.astype(np.int32), nearest=True, default=0)
     return (followup.labels == LABEL_IPH) & (on1 > 0)
 
 
-def consistent_followup(baseline: Scan, followup: Scan, transform) -> tuple[Scan, float]:
+def consistent_followup(baseline: Scan, followup: Scan, transform,
+                        baseline_brain: np.ndarray | None = None) -> tuple[Scan, float]:
     """(the follow-up with its IPH inside the baseline's ventricular space labelled IVH, mL relabelled);
     a given follow-up mask (``mask_path`` set) is returned as it is."""
     if followup.mask_path is not None:
         return followup, 0.0
-    moved = ventricular_iph(baseline, followup, transform)
+    moved = ventricular_iph(baseline, followup, transform, baseline_brain)
     if not moved.any():
         return followup, 0.0
     labels = followup.labels.copy()
@@ -114,9 +115,17 @@ def consistent_followup(baseline: Scan, followup: Scan, transform) -> tuple[Scan
     return replace(followup, labels=labels), float(moved.sum()) * followup.ct.voxel_volume_ml
 
 
+def register_consistent(baseline: Scan, followup: Scan, metric: str = "mattes") -> tuple[RigidRegistration, Scan, float]:
+    """The follow-up registered to the baseline and made consistent with it (``consistent_followup``);
+    the baseline's intracranial mask is computed once for both."""
+    brain0 = brain_mask(baseline.ct)
+    reg = register_rigid(baseline.ct, followup.ct, metric=metric, fixed_brain=brain0)
+    followup, relabelled_ml = consistent_followup(baseline, followup, reg.transform, brain0)
+    return reg, followup, relabelled_ml
+
+
 def compare_scans(baseline: Scan, followup: Scan, metric: str = "mattes") -> Comparison:
-    reg = register_rigid(baseline.ct, followup.ct, metric=metric)
-    followup, relabelled_ml = consistent_followup(baseline, followup, reg.transform)
+    reg, followup, relabelled_ml = register_consistent(baseline, followup, metric)
     automatic = baseline.mask_path is None or followup.mask_path is None
     figures = label_from_masks(baseline.labels, baseline.ct.spacing, followup.labels, followup.ct.spacing,
                                min_ivh_ml=IVH_PRESENT_MIN_ML if automatic else VOL_TOL_ML)

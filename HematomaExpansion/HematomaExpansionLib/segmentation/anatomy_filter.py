@@ -164,9 +164,8 @@ def _measure(m: np.ndarray, hu: np.ndarray, blood: np.ndarray, brain: np.ndarray
 
 def _midline(m: np.ndarray, plane: MidsagittalPlane | None, origin: tuple[int, ...], spacing) -> dict:
     z, y, x = np.nonzero(m)
-    width = float((x.max() - x.min() + 1) * spacing[2])
     if plane is None:
-        return {"midline_fraction": None, "width_mm": width, "height_fraction": None}
+        return {"midline_fraction": None, "width_mm": float((x.max() - x.min() + 1) * spacing[2]), "height_fraction": None}
     across = plane.signed_distance_mm(z + origin[0], y + origin[1], x + origin[2])
     # the width across the plane, not along the image rows: on a head turned 17° a 10 mm sinus spans 14 mm of columns
     width = round(float(np.ptp(across) + spacing[2]), 3)

@@ -25,14 +25,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..anatomy.registration import register_rigid
 from ..core import config
 from ..core.errors import CohortError, HematomaExpansionError
 from ..core.hashing import sha256_file_cached, sha256_text
 from ..expansion.labels import IVH_PRESENT_MIN_ML, compartment_volumes, label_from_volumes
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask, read_mask_file
-from ..pipeline.compare import Scan, consistent_followup
+from ..pipeline.compare import Scan, register_consistent
 from ..segmentation.dispatch import describe_method
 from .cohort import Case, case_label, has_explicit_label
 from .feature_cache import auto_segmentation_identity, cached_auto_segmentation
@@ -95,7 +94,7 @@ def followup_volumes(case: Case) -> tuple[float, float]:
         baseline = Scan(ct0, read_mask(case.mask, ct0), str(case.ct), str(case.mask), "given")
     else:
         baseline = Scan(ct0, cached_auto_segmentation(case.ct, ct0), str(case.ct), None, "auto")
-    followup, relabelled_ml = consistent_followup(baseline, followup, register_rigid(ct0, ct1).transform)
+    _, followup, relabelled_ml = register_consistent(baseline, followup)
     iph, ivh = compartment_volumes(followup.labels, ct1.spacing)
     cpath.parent.mkdir(parents=True, exist_ok=True)
     tmp = cpath.with_suffix(".tmp")
@@ -122,6 +121,7 @@ def followup_ct_label(case: Case, definition: str) -> int:
     """The label of a row from its follow-up CT; ``HematomaExpansionError`` when the follow-up fails."""
     if case.followup_ct is None:
         raise CohortError(f"case {case.case_id}: no follow-up CT")
+    iph0, ivh0 = baseline_volumes(case)  # first: a bad baseline is named as such, not as a follow-up failure
     try:
         iph1, ivh1 = followup_volumes(case)
     except (HematomaExpansionError, OSError, RuntimeError, ValueError) as exc:
@@ -131,7 +131,6 @@ def followup_ct_label(case: Case, definition: str) -> int:
     if iph1 + ivh1 <= 0.0:
         raise HematomaExpansionError(f"follow-up CT {case.followup_ct}: the segmenter found no hemorrhage "
                                      "(a failed segmentation, or not this patient's follow-up?)")
-    iph0, ivh0 = baseline_volumes(case)
     figures = label_from_volumes(iph0, iph1, ivh0, ivh1, min_ivh_ml=IVH_PRESENT_MIN_ML)  # the follow-up is automatic
     log.info("case %s: IPH %.2f -> %.2f mL, IVH %.2f -> %.2f mL, %s label %d", case.case_id, iph0, iph1, ivh0,
              ivh1, definition, figures.label(definition))
