@@ -4,12 +4,12 @@ A row's label comes from, in this order: its follow-up mask with its baseline ma
 column, or its ``followup_ct``. A follow-up CT is segmented by the bundled segmenter (``auto``, the
 one ``compare`` uses by default) and made consistent with its baseline as ``compare`` makes it (the
 follow-up registered rigidly to the baseline; its IPH inside the baseline's ventricular space counted
-as IVH: ``pipeline.compare.consistent_followup``); its IPH/IVH volumes are measured on its own grid
+as IVH: ``pipeline.compare.register_consistent``); its IPH/IVH volumes are measured on its own grid
 and compared with the baseline's (the given baseline mask, else the baseline's automatic
 segmentation, the one the features use) by ``expansion.labels.label_from_volumes``. The follow-up
 mask (``masks/``, shared with the baseline auto-segmentations) and its volumes (``followup/``) are
 cached under ``config.cache_dir()`` keyed by the follow-up CT's and the baseline's sha256 and the
-segmenter's identity, so a rerun reads neither CT nor runs the segmenter or the registration. A
+segmenter's identity, so a rerun reads no follow-up CT and runs neither segmenter nor registration. A
 follow-up that is missing, unreadable, cannot be segmented or registered, or shows no hemorrhage
 skips its row (logged and listed in the report), not the run.
 """
