@@ -70,8 +70,43 @@ def test_trim_puts_the_border_at_half_maximum():
     # below the clot's density, so the trim stays slightly generous)
     assert abs(int((out > 0).sum()) - int(half.sum())) <= 0.25 * abs(int(grown.sum()) - int(half.sum()))
     assert (out > 0).sum() < (labels > 0).sum()
-    untrimmed = A.refine_with_anatomy(labels, hu, SP, brain, trim=False)
+    untrimmed = A.refine_with_anatomy(labels, hu, SP, brain, border=False)
     assert np.array_equal(untrimmed, labels)
+
+
+def test_border_grows_out_to_half_maximum_and_not_into_bone():
+    hu, brain, _ = _head()
+    clot = _ball(hu.shape, (15, 60, 60), 12.0)
+    frac = ndi.gaussian_filter(clot.astype(np.float32), (0, 1.5, 1.5))
+    hu = np.where(brain, 32.0 + frac * 33.0, hu).astype(np.float32)
+    hu[:, 60:, 75:] = np.where(brain[:, 60:, 75:], 400.0, hu[:, 60:, 75:])  # bone-dense block the clot touches
+    half = (frac >= 0.5) & brain & (hu < 100)
+    # a segmenter that stops 2 mm short in-plane; its lower half labelled IVH (a clot with ventricular extension)
+    short = ndi.binary_erosion(half, np.ones((1, 5, 5), bool))
+    labels = np.where(short, LABEL_IPH, 0).astype(np.uint8)
+    labels[short & (np.indices(hu.shape)[1] > 60)] = LABEL_IVH
+    out = A.refine_with_anatomy(labels, hu, SP, brain)
+    # more than half of the missing rim recovered (the ring around a short mask holds some of the clot's own
+    # partial volume, so the measured contrast and the threshold sit a little high); nothing below half maximum
+    assert (out > 0).sum() - short.sum() > 0.5 * (half.sum() - short.sum())
+    assert not ((out > 0) & ~half).any()
+    assert not out[hu >= 400].any()
+    rows = np.indices(hu.shape)[1]
+    added = (out > 0) & ~short
+    assert (out[added & (rows > 63)] == LABEL_IVH).all() and (out[added & (rows < 57)] == LABEL_IPH).all()
+    assert np.array_equal(A.refine_with_anatomy(labels, hu, SP, brain, border=False), labels)
+
+
+def test_noisy_small_clot_is_not_a_calcification():
+    hu, brain, _ = _head()
+    rng = np.random.default_rng(3)
+    hu = np.where(brain, hu + rng.normal(0, 8, hu.shape), hu).astype(np.float32)
+    clot = _ball(hu.shape, (15, 60, 40), 4.0)  # 0.27 mL
+    hu[clot] = 79.0 + rng.normal(0, 8, int(clot.sum()))
+    hu[15, 60, 40] = hu[16, 60, 41] = hu[14, 62, 40] = 106.0  # single voxels above the calcification density
+    labels = np.where(clot, LABEL_IPH, 0).astype(np.uint8)
+    (v,) = A.component_verdicts(labels, hu, SP, brain)
+    assert v["reject"] is None and v["dense_core_hu"] < A.CALCIFICATION_CORE_HU
 
 
 def test_tiny_focus_is_not_judged_by_contrast():
@@ -143,7 +178,7 @@ def test_dense_sinus_on_the_midline_rejected_parasagittal_clot_kept():
     sinus_v = next(v for v in verdicts if v["reject"] == "falx_sinus")
     assert sinus_v["midline_fraction"] >= 0.9 and sinus_v["width_mm"] <= 9.0
     assert len(by_size) == 2
-    out = A.refine_with_anatomy(labels, hu, SP, brain, trim=False)
+    out = A.refine_with_anatomy(labels, hu, SP, brain, border=False)
     assert not out[sinus].any() and (out[clot] == LABEL_IPH).all()
 
 

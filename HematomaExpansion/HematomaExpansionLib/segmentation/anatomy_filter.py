@@ -15,8 +15,11 @@ rule below targets one of them with a named threshold:
   bright cortex), not blood. Components with no core deeper than ``CORE_DEPTH_MM`` (tiny foci,
   all partial volume) or no brain ring are not judged by this rule.
 - ``CALCIFICATION_CORE_HU`` / ``CALCIFICATION_MAX_ML``: a small component with a dense core
-  (any voxel inside it or touching it above this, away from the skull by ``SKULL_MARGIN_MM``) is
-  a calcification (pineal, choroid plexus, basal ganglia, falx) blurred by the slice thickness.
+  (the in-plane 3 × 3 median of some voxel inside it or touching it above this, away from the skull
+  by ``SKULL_MARGIN_MM``) is a calcification (pineal, choroid plexus, basal ganglia, falx) blurred
+  by the slice thickness. The median makes the core a blob of at least ~1 mm: with the single
+  densest voxel, noise alone carried a 0.36 mL clot of 79 HU over 100 HU and the clot was removed
+  (engine pair seed 121, 2026-12-06).
 - ``FALX_MIDLINE_MM`` / ``FALX_MAX_WIDTH_MM`` / ``SINUS_MAX_DEPTH_MM``: a component lying on the
   midsagittal plane (at least ``FALX_MIDLINE_FRACTION`` of it within FALX_MIDLINE_MM,
   ``anatomy.midline``), no wider across that plane than FALX_MAX_WIDTH_MM, in the outer layer of the
@@ -36,7 +39,7 @@ Components of intraventricular blood are judged against the same rules: IVH is n
 and its contrast to CSF only makes the contrast rule easier to pass.
 
 Then the border of each measurable component is set where partial volume puts it
-(``refine_with_anatomy(trim=True)``, the half-maximum rule): a voxel in the outer ``RIM_MM`` of a
+(``refine_with_anatomy(border=True)``, the half-maximum rule): a voxel in the outer ``RIM_MM`` of a
 component (in-plane) whose density is less than ``PARTIAL_VOLUME_FRACTION`` of the way from the surrounding
 brain to the clot's core is mostly brain. On the real scan mistie_0034 (6 mm slices) the
 network's border ran through 40–45 HU voxels around a 64 HU clot in 32 HU brain: 47.6 mL after
@@ -46,6 +49,14 @@ Dice 0.956 → 0.968 and the mean absolute volume error 0.38 → 0.40 mL (signed
 In-plane smoothing before the comparison was worse on both (it lowers every border voxel);
 trimming the top/bottom caps too (40.1 mL; −0.17 mL) or taking the core's upper quartile (38.2 mL;
 −0.29 mL) cut too much on both.
+The rule works outwards too (post-7): an unlabelled voxel up to RIM_MM outside the component
+(in-plane, reached through qualifying voxels) at or above the same threshold, and no denser than
+``GROW_MAX_CONTRASTS`` contrasts above the core, is mostly blood and joins it. On domain-randomised
+engine cases the network stopped short of large clots' borders (thin-slice, in-plane-resolution and
+tilted variants: −1.5 to −4.9 mL after the trim). On 22 train-split tuning cases (seeds 5000–5022,
+2026-12-06) growing moved median Dice 0.921 → 0.932, mean 0.860 → 0.878 and the mean signed volume
+error −0.73 → −0.30 mL (absolute 0.77 → 0.51 mL); deciding on in-plane smoothed density, or growing
+1 mm only, did no better.
 """
 
 from __future__ import annotations
@@ -76,6 +87,7 @@ FALX_SHEET_MAX_WIDTH_MM = 8.0
 FALX_LOWEST_HEIGHT = 1.0 / 3.0
 RIM_MM = 2.0
 PARTIAL_VOLUME_FRACTION = 0.5
+GROW_MAX_CONTRASTS = 2.0
 RULES = ("ribbon", "falx_sinus", "contrast", "calcification")
 
 
@@ -107,26 +119,33 @@ def component_verdicts(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.nd
     return out
 
 
-def refine_with_anatomy(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray, trim: bool = True) -> np.ndarray:
-    """``labels`` without the components that fail a rule, each kept component's border trimmed to its
-    partial-volume threshold (module docstring). Works on the blood's bounding box only."""
+def refine_with_anatomy(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray, border: bool = True) -> np.ndarray:
+    """``labels`` without the components that fail a rule, each kept component's border moved to its
+    partial-volume threshold within ``RIM_MM`` either way (module docstring). Works on the blood's
+    bounding box only."""
     blood = labels > 0
     if not blood.any():
         return labels
     pad = margin_voxels(max(RIBBON_MAX_DEPTH_MM, RING_MM[1]) + 2.0, spacing)
     box = tuple(slice(max(0, b.start - p), b.stop + p) for b, p in zip(ndi.find_objects(blood.astype(np.uint8))[0], pad))
-    sub_lab, sub_hu = labels[box], hu[box].astype(np.float32)
-    verdicts = component_verdicts(sub_lab, sub_hu, spacing, brain[box], fit_midsagittal_plane(brain, spacing),
+    sub_lab, sub_hu, sub_brain = labels[box], hu[box].astype(np.float32), brain[box]
+    verdicts = component_verdicts(sub_lab, sub_hu, spacing, sub_brain, fit_midsagittal_plane(brain, spacing),
                                   tuple(s.start for s in box))
     comp, _ = ndi.label(sub_lab > 0)
     sub = np.where(np.isin(comp, [v["label"] for v in verdicts if v["reject"]]), 0, sub_lab).astype(labels.dtype)
-    if trim:
-        for v in verdicts:
-            if v["reject"] is None and v["contrast_hu"] is not None:
-                _trim_component(sub, comp, v, sub_hu, spacing)
+    if border:
+        measurable = [v for v in verdicts if v["reject"] is None and v["contrast_hu"] is not None]
+        for v in measurable:
+            _trim_component(sub, comp, v, sub_hu, spacing)
+        for v in measurable:
+            _grow_component(sub, comp, v, sub_hu, sub_brain, spacing)
     out = labels.copy()
     out[box] = sub
     return out
+
+
+def _half_maximum(v: dict) -> float:
+    return v["core_hu"] - (1.0 - PARTIAL_VOLUME_FRACTION) * v["contrast_hu"]
 
 
 def _trim_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarray, spacing) -> None:
@@ -136,9 +155,35 @@ def _trim_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarra
     m = np.pad(comp[sl] == v["label"], ((0, 0), (1, 1), (1, 1)))
     # in-plane distance to the component's border (z sampling huge: slices do not mix)
     inside = ndi.distance_transform_edt(m, sampling=(1e6, spacing[1], spacing[2]))[:, 1:-1, 1:-1]
-    threshold = v["core_hu"] - (1.0 - PARTIAL_VOLUME_FRACTION) * v["contrast_hu"]
-    cut = m[:, 1:-1, 1:-1] & (inside <= RIM_MM) & (hu[sl] < threshold)
+    cut = m[:, 1:-1, 1:-1] & (inside <= RIM_MM) & (hu[sl] < _half_maximum(v))
     labels[sl][cut] = 0
+
+
+def _grow_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarray, brain: np.ndarray, spacing) -> None:
+    """In place: unlabelled intracranial voxels up to ``RIM_MM`` outside the component (in-plane, reached
+    through voxels that qualify) at or above its partial-volume threshold and no denser than
+    ``GROW_MAX_CONTRASTS`` contrasts above its core (not bone or a calcification) → the label of the
+    component's nearest voxel. The network stops short of a large clot's border on thin, in-plane
+    and thick-slice scans."""
+    own = comp == v["label"]
+    pad = margin_voxels(RIM_MM, spacing)
+    sl = tuple(slice(max(0, b.start - p), b.stop + p)
+               for b, p in zip(ndi.find_objects(own.astype(np.uint8))[0], (0, pad[1], pad[2])))
+    me = own[sl] & (labels[sl] > 0)
+    if not me.any():
+        return
+    h = hu[sl]
+    allowed = (labels[sl] == 0) & brain[sl] & (h >= _half_maximum(v)) & \
+        (h <= v["core_hu"] + GROW_MAX_CONTRASTS * v["contrast_hu"])
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = True
+    steps = max(1, int(np.ceil(RIM_MM / min(spacing[1], spacing[2]))))
+    outside, nearest = ndi.distance_transform_edt(~me, sampling=(1e6, spacing[1], spacing[2]), return_indices=True)
+    added = ndi.binary_dilation(me, in_plane, iterations=steps, mask=allowed | me) & ~me & (outside <= RIM_MM)
+    if not added.any():
+        return
+    sub = labels[sl]
+    sub[added] = sub[tuple(ix[added] for ix in nearest)]
 
 
 def _measure(m: np.ndarray, hu: np.ndarray, blood: np.ndarray, brain: np.ndarray, spacing) -> dict:
@@ -157,9 +202,19 @@ def _measure(m: np.ndarray, hu: np.ndarray, blood: np.ndarray, brain: np.ndarray
     touching = ndi.binary_dilation(m) & ~blood | m
     if bone.any():
         touching &= ndi.distance_transform_edt(~bone, sampling=spacing) > SKULL_MARGIN_MM
-    dense = float(hu[touching].max()) if touching.any() else float("-inf")
+    # a dense core is a blob, not one voxel: the in-plane 3 × 3 median drops noise spikes (a 0.4 mL
+    # clot of 79 HU in a noisy scan reaches 104 HU in single voxels) and keeps a calcification ≥ ~1 mm
+    dense = _dense_core_hu(hu, touching)
     return {"depth_p90_mm": float(np.percentile(depth[m], 90)), "depth_min_mm": float(depth[m].min()),
             "contrast_hu": contrast, "dense_core_hu": dense, "core_hu": core_hu}
+
+
+def _dense_core_hu(hu: np.ndarray, where: np.ndarray) -> float:
+    """Highest in-plane 3 × 3 median density over ``where`` (−inf if empty)."""
+    if not where.any():
+        return float("-inf")
+    box = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in ndi.find_objects(where.astype(np.uint8))[0])
+    return float(ndi.median_filter(hu[box], size=(1, 3, 3))[where[box]].max())
 
 
 def _midline(m: np.ndarray, plane: MidsagittalPlane | None, origin: tuple[int, ...], spacing) -> dict:
