@@ -131,11 +131,11 @@ def test_demo_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert summary["volume_error_percent"] < 10
     assert 0 <= summary["he_probability"] <= 1
-    # the mask source names the segmentation model, its version and the blood threshold
+    # the mask source names the segmentation model, its version, its post-processing and the blood threshold
     from HematomaExpansionLib.segmentation import net
 
     version = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]["version"]
-    assert summary["mask_source"] == f"net (seg-attn-unet25d {version}, P(blood) >= {net.blood_threshold()})"
+    assert summary["mask_source"] == f"net (seg-attn-unet25d {version} {net.POSTPROCESS_VERSION}, P(blood) >= {net.blood_threshold()})"
 
 
 def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sample_case):

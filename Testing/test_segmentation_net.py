@@ -291,7 +291,7 @@ def test_blood_threshold_travels_with_the_weights(tmp_path, monkeypatch):
     entry["blood_probability_threshold"] = 0.3
     (tmp_path / "manifest.json").write_text(json.dumps({"models": {net.MODEL_ID: entry}}))
     assert net.blood_threshold() == 0.3
-    assert net.model_description() == f"{net.MODEL_ID} 7.0.0, P(blood) >= 0.3"
+    assert net.model_description() == f"{net.MODEL_ID} 7.0.0 {net.POSTPROCESS_VERSION}, P(blood) >= 0.3"
     prob = np.zeros((1, 3, 1, 2), np.float32)
     prob[0, :, 0, 0] = (0.65, 0.35, 0.0)  # P(blood) 0.35: blood at 0.3, not at the default
     prob[0, :, 0, 1] = (0.9, 0.1, 0.0)

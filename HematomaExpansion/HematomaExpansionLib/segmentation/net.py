@@ -247,10 +247,11 @@ def blood_threshold() -> float:
 
 
 def model_description() -> str:
-    """What produced a network mask, for result files: model id, version and the blood threshold."""
+    """What produced a network mask, for result files: model id, version, post-processing and the blood
+    threshold (a resumed batch or a feature cache made under other post-processing does not match)."""
     found = manifest_entry()
     version = found[1].get("version", "?") if found else "?"
-    return f"{MODEL_ID} {version}, P(blood) >= {blood_threshold()}"
+    return f"{MODEL_ID} {version} {POSTPROCESS_VERSION}, P(blood) >= {blood_threshold()}"
 
 
 def weights_available() -> bool:

@@ -85,7 +85,7 @@ def delineated_head(data_dir: str, name: str) -> tuple[CTImage, np.ndarray]:
     path = Path(data_dir) / "realct" / name
     ct = read_ct(path, validate=False)
     ct.metadata["background"] = name
-    key = sha256_text(sha256_file_cached(path) + net.model_description() + net.POSTPROCESS_VERSION)[:16]
+    key = sha256_text(sha256_file_cached(path) + net.model_description())[:16]
     cached = config.cache_dir() / "delineations" / f"{name.split('.')[0]}_{key}.npy"
     if cached.exists():
         own = np.load(cached)

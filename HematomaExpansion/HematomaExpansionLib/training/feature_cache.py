@@ -27,17 +27,17 @@ from ..features.radiomics import PARAMS_FILE
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask
 from ..segmentation.dispatch import describe_method, resolve_method, segment
-from ..segmentation.net import POSTPROCESS_VERSION, manifest_entry
+from ..segmentation.net import manifest_entry
 from .cohort import Case
 
 
 def auto_segmentation_identity() -> str:
-    """What segments cases without a mask: method, model version, threshold and weights' sha256
-    (so cached features are recomputed when the bundled segmentation model changes)."""
+    """What segments cases without a mask: method, model version, post-processing, threshold and weights'
+    sha256 (so cached features are recomputed when the bundled segmentation model changes)."""
     ident = f"auto-segmentation: {describe_method('auto')}"
     if resolve_method("auto") == "net":
         entry = manifest_entry()
-        ident += f" sha256 {entry[1].get('sha256', '') if entry else ''} {POSTPROCESS_VERSION}"
+        ident += f" sha256 {entry[1].get('sha256', '') if entry else ''}"
     return ident
 
 
