@@ -134,11 +134,12 @@ def refine_with_anatomy(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.n
     comp, _ = ndi.label(sub_lab > 0)
     sub = np.where(np.isin(comp, [v["label"] for v in verdicts if v["reject"]]), 0, sub_lab).astype(labels.dtype)
     if border:
+        boxes = ndi.find_objects(comp)
         measurable = [v for v in verdicts if v["reject"] is None and v["contrast_hu"] is not None]
         for v in measurable:
-            _trim_component(sub, comp, v, sub_hu, spacing)
+            _trim_component(sub, comp, v, boxes[v["label"] - 1], sub_hu, spacing)
         for v in measurable:
-            _grow_component(sub, comp, v, sub_hu, sub_brain, spacing)
+            _grow_component(sub, comp, v, boxes[v["label"] - 1], sub_hu, sub_brain, spacing)
     out = labels.copy()
     out[box] = sub
     return out
@@ -148,10 +149,9 @@ def _half_maximum(v: dict) -> float:
     return v["core_hu"] - (1.0 - PARTIAL_VOLUME_FRACTION) * v["contrast_hu"]
 
 
-def _trim_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarray, spacing) -> None:
+def _trim_component(labels: np.ndarray, comp: np.ndarray, v: dict, sl: tuple, hu: np.ndarray, spacing) -> None:
     """In place: the component's rim voxels (``RIM_MM``, in-plane) below its partial-volume threshold → 0.
-    Hypodense pockets inside the clot are not on the rim: they stay."""
-    sl = ndi.find_objects((comp == v["label"]).astype(np.uint8))[0]
+    Hypodense pockets inside the clot are not on the rim: they stay. ``sl``: the component's box."""
     m = np.pad(comp[sl] == v["label"], ((0, 0), (1, 1), (1, 1)))
     # in-plane distance to the component's border (z sampling huge: slices do not mix)
     inside = ndi.distance_transform_edt(m, sampling=(1e6, spacing[1], spacing[2]))[:, 1:-1, 1:-1]
@@ -159,17 +159,16 @@ def _trim_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarra
     labels[sl][cut] = 0
 
 
-def _grow_component(labels: np.ndarray, comp: np.ndarray, v: dict, hu: np.ndarray, brain: np.ndarray, spacing) -> None:
+def _grow_component(labels: np.ndarray, comp: np.ndarray, v: dict, box: tuple, hu: np.ndarray, brain: np.ndarray,
+                    spacing) -> None:
     """In place: unlabelled intracranial voxels up to ``RIM_MM`` outside the component (in-plane, reached
     through voxels that qualify) at or above its partial-volume threshold and no denser than
     ``GROW_MAX_CONTRASTS`` contrasts above its core (not bone or a calcification) → the label of the
     component's nearest voxel. The network stops short of a large clot's border on thin, in-plane
-    and thick-slice scans."""
-    own = comp == v["label"]
+    and thick-slice scans. ``box``: the component's box."""
     pad = margin_voxels(RIM_MM, spacing)
-    sl = tuple(slice(max(0, b.start - p), b.stop + p)
-               for b, p in zip(ndi.find_objects(own.astype(np.uint8))[0], (0, pad[1], pad[2])))
-    me = own[sl] & (labels[sl] > 0)
+    sl = tuple(slice(max(0, b.start - p), b.stop + p) for b, p in zip(box, (0, pad[1], pad[2])))
+    me = (comp[sl] == v["label"]) & (labels[sl] > 0)
     if not me.any():
         return
     h = hu[sl]
