@@ -388,11 +388,10 @@ def _labels_on_slices(maps: np.ndarray, geom: SliceGeometry, n_slices: int, n: i
     a one-channel mask (``background_channel`` False) gives 0/1 at 0.5."""
     s, h, w = n_slices, geom.canonical_shape[1], geom.canonical_shape[2]
     out = np.zeros((s, h, w), np.uint8)
-    maps = to_slices(maps, s, n)
     for k0 in range(0, s, chunk):
         k1 = min(s, k0 + chunk)
         g = SliceGeometry((k1 - k0, h, w), geom.resized_hw, geom.offset)
-        full = probabilities_to_canonical(maps[k0:k1], g, background_channel=background_channel)
+        full = probabilities_to_canonical(to_slices(maps, s, n, slice(k0, k1)), g, background_channel=background_channel)
         out[k0:k1] = probabilities_to_labels(full) if background_channel else (full[:, 0] >= 0.5)
     return out
 

@@ -39,11 +39,12 @@ def slab_positions(n_slices: int, n: int) -> np.ndarray:
     return np.interp(np.arange(n_slices, dtype=float), centres, np.arange(len(centres), dtype=float))
 
 
-def to_slices(maps: np.ndarray, n_slices: int, n: int) -> np.ndarray:
-    """[S', ...] slab maps → [n_slices, ...] by linear interpolation between slab centres."""
+def to_slices(maps: np.ndarray, n_slices: int, n: int, which: slice = slice(None)) -> np.ndarray:
+    """[S', ...] slab maps → [n_slices, ...] by linear interpolation between slab centres; ``which``: only
+    those original slices (a few at a time keeps a 300-slice float map out of memory)."""
     if n <= 1:
-        return maps
-    pos = slab_positions(n_slices, n)
+        return maps if which == slice(None) else maps[which]
+    pos = slab_positions(n_slices, n)[which]
     k0 = np.floor(pos).astype(int)
     k1 = np.minimum(k0 + 1, maps.shape[0] - 1)
     w = (pos - k0).astype(np.float32).reshape((-1,) + (1,) * (maps.ndim - 1))
