@@ -162,6 +162,24 @@ def test_midsagittal_plane_follows_a_turned_head():
     assert abs(flat.column_at(15, 20) - flat.column_at(15, 100)) < 0.5
 
 
+def test_midsagittal_plane_of_a_near_round_head_is_its_mirror_axis():
+    """A head almost as wide as long (egg-shaped: wider at the back) turned 20°: its long axis says
+    nothing (the second-moment fit returned the image's columns), its mirror axis is the midline."""
+    from HematomaExpansionLib.anatomy.midline import fit_midsagittal_plane
+
+    shape = (20, 140, 140)
+    z, y, x = np.indices(shape)
+    turn = np.deg2rad(20.0)
+    u = (x - 70) * np.cos(turn) - (y - 70) * np.sin(turn)  # left-right
+    v = (x - 70) * np.sin(turn) + (y - 70) * np.cos(turn)  # front-back
+    brain = (u / (54.0 * (1.0 + 0.12 * v / 56.0))) ** 2 + (v / 56.0) ** 2 + ((z - 10) / 30.0) ** 2 < 1.0
+    plane = fit_midsagittal_plane(brain, SP)
+    ys = np.array([40.0, 70.0, 100.0])
+    want = 70 + (ys - 70) * np.tan(turn)
+    got = np.array([plane.column_at(10, yy) for yy in ys])
+    assert np.abs(got - want).max() < 1.5
+
+
 def test_dense_sinus_on_the_midline_rejected_parasagittal_clot_kept():
     hu, brain, _ = _head(length=55.0, width=45.0)
     z, y, x = np.indices(hu.shape)

@@ -60,7 +60,7 @@ AIR_HU = -1024.0
 
 BLOOD_PROBABILITY_THRESHOLD = 0.5
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-7"
+POSTPROCESS_VERSION = "post-8"
 
 INFER_BATCH = 32
 
