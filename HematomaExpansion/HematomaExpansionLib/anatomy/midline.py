@@ -31,9 +31,9 @@ MAX_TURN_DEG = 40.0
 SYMMETRY_BIN_MM = 4.0
 SYMMETRY_POINTS = 60000
 SYMMETRY_TIE = 0.001
-# moments from every 2nd pixel of slices ≥ 2 mm apart: a thin-slice scan's fit sits on segmentation's path
-MOMENT_PIXEL_STEP = 2
-MOMENT_SLICE_MM = 2.0
+# every 2nd pixel of slices ≥ 2 mm apart: a thin-slice scan's fit sits on segmentation's path
+SAMPLE_PIXEL_STEP = 2
+SAMPLE_SLICE_MM = 2.0
 
 
 @dataclass(frozen=True)
@@ -115,14 +115,15 @@ def fit_midsagittal_plane(brain: np.ndarray, spacing) -> MidsagittalPlane | None
     ks = np.nonzero(area >= max(MIN_SLICE_VOXELS, MIN_SLICE_FRACTION * area.max()))[0]
     if len(ks) < MIN_SLICES and len(ks) < np.count_nonzero(area):
         ks = np.nonzero(area)[0]
-    ks = ks[:: max(1, int(round(MOMENT_SLICE_MM / sp[0])))]
-    step = MOMENT_PIXEL_STEP
+    ks = ks[:: max(1, int(round(SAMPLE_SLICE_MM / sp[0])))]
+    step = SAMPLE_PIXEL_STEP
     centres, offsets = [], []
     for k in ks:
         yx = np.argwhere(brain[k, ::step, ::step]).astype(np.float64) * (step * sp[1:])
         c = yx.mean(axis=0)
         centres.append(c)
         offsets.append(yx - c)
+    # bins at least twice the sampling pitch: finer ones alias with the pixel lattice and favour 0°/90°
     angle = _mirror_axis_angle(np.concatenate(offsets), max(SYMMETRY_BIN_MM, 2.0 * step * float(max(sp[1:]))))
     major = np.array([np.cos(angle), np.sin(angle)])  # front-to-back, (row, column)
     normal = np.array([-major[1], major[0]])
