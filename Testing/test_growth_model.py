@@ -39,11 +39,3 @@ def test_larger_and_earlier_scanned_hematomas_grow_more():
     assert eta(baseline_iph_ml=30.0) > eta(baseline_iph_ml=10.0) > eta(baseline_iph_ml=2.0)
     times = [eta(onset_to_ct_h=h) for h in (0.5, 1.5, 2.5, 3.5, 4.5, 6.0)]
     assert times == sorted(times, reverse=True)
-
-
-def test_new_ivh_follows_growth_and_ventricle_proximity_but_not_only_expansion():
-    p = cohort.new_ivh_probability
-    assert p(0.0, False) < p(0.0, True) < p(0.5, True) < p(1.0, True)
-    assert p(0.5, False) > p(0.1, False)
-    # rupture into the ventricles without IPH expansion exists, so revised labels differ from conventional ones
-    assert 0.03 < p(0.1, False) < 0.1 and 0.15 < p(0.1, True) < 0.3

@@ -95,6 +95,35 @@ def test_pocket_20hu_below_is_hypodensity_but_not_black_hole():
     assert s["sign_swirl"] == 0  # 45 HU: denser than brain (32 HU)
 
 
+def test_pocket_tophat_sees_an_encapsulated_pocket_but_not_brain_inside_an_overreaching_mask():
+    """The pocket top-hat is the pocket's depth below the blood around it (≈ 65 − 35 HU); brain that
+    an automatic mask takes in at the clot's border has brain beside it and reads near 0, while the
+    lowest core density (``sign_core_min_hu``) falls to brain density there too."""
+    pocket, _ = hematoma(2)
+    pocket.paint(pocket.ellipsoid(CENTRE, (4.0, 4.0, 4.0)), 35.0)
+    s = pocket.measure()
+    assert s["sign_pocket_tophat_hu"] > 20 and s["sign_pocket_tophat_fraction"] > 0.01
+
+    overreach, m = hematoma(2)
+    wider = overreach.ellipsoid(CENTRE, (RADII[0], RADII[1] + 5.0, RADII[2] + 5.0))
+    overreach.labels[wider] = 1  # the mask reaches 5 mm into the 32 HU brain on every side in-plane
+    t = overreach.measure()
+    assert t["sign_core_min_hu"] < 40  # the minimum is fooled
+    assert t["sign_pocket_tophat_hu"] < 8 and t["sign_pocket_tophat_fraction"] < 0.005
+    assert hematoma(2)[0].measure()["sign_pocket_tophat_hu"] < 8
+
+
+def test_robust_heterogeneity_ignores_a_rim_of_brain_in_the_mask():
+    plain, _ = hematoma(4)
+    rimmed, _ = hematoma(4)
+    one_side = rimmed.mm[2] > CENTRE[2] + 6.0  # the mask spills 4 mm into the brain on one flank
+    rimmed.labels[rimmed.ellipsoid(CENTRE, (RADII[0], RADII[1] + 4.0, RADII[2] + 4.0)) & one_side] = 1
+    a, b = plain.measure(), rimmed.measure()
+    assert a["sign_heterogeneity_iqr_sd"] == pytest.approx(2.0, abs=0.4)  # the painted noise SD
+    assert b["sign_heterogeneity_sd"] > 2 * a["sign_heterogeneity_sd"]  # the SD is inflated by the rim
+    assert b["sign_heterogeneity_iqr_sd"] < 1.5 * a["sign_heterogeneity_iqr_sd"] + 0.5
+
+
 @pytest.mark.parametrize("difference,blend", [(20.0, 1), (16.0, 0)])
 def test_hypodense_half_reaching_the_edge_is_blend_at_18hu(difference, blend):
     """A relatively hypodense half reaching the edge, sharp interface: blend when ≥ 18 HU apart

@@ -100,3 +100,66 @@ def test_simulate_case_deterministic_and_variants():
     assert not free.labels.any()
     strip = simulate_case(11, "val", "skullstrip")
     assert (strip.ct.array > BONE_HU).mean() < 0.001
+
+
+def _ball_next_to_ventricles(head, gap_mm: float, radius_mm: float = 5.0) -> np.ndarray:
+    """A ball of parenchyma ``gap_mm`` from the largest ventricle (array order of ``head``)."""
+    from scipy import ndimage as ndi
+
+    an = anatomy(head)
+    lab, n = ndi.label(an.ventricles)
+    largest = lab == 1 + int(np.argmax(ndi.sum(an.ventricles, lab, np.arange(1, n + 1))))
+    dist = ndi.distance_transform_edt(~largest, sampling=an.spacing)
+    others = ndi.distance_transform_edt(~(an.ventricles & ~largest), sampling=an.spacing)
+    ok = an.parenchyma & (np.abs(dist - (gap_mm + radius_mm)) < 0.6) & (an.depth > 25) & (others > 20)
+    ok_points = np.argwhere(ok)
+    centre = ok_points[len(ok_points) // 2]
+    grid = np.indices(an.hu.shape).astype(np.float32)
+    ball = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, an.spacing)) <= radius_mm ** 2
+    return head.from_canonical_array(ball & an.parenchyma)
+
+
+def test_growth_into_the_ventricles_is_a_rupture_and_contact_alone_is_not(head):
+    """growth-3: IPH that grows into the ventricles (≥ RUPTURE_MIN_ML) is IVH at follow-up; a clot
+    that stays small or far keeps the ventricles free, and IPH never lies inside them."""
+    from HematomaExpansionLib.simulation import cohort
+
+    an = anatomy(head)
+    shape = list_lesion_masks("val")[0]
+    vent = head.from_canonical_array(an.ventricles)
+    none = np.zeros(head.shape, bool)
+    near = _ball_next_to_ventricles(head, gap_mm=1.0)
+    iph1, ivh1, ruptured = cohort.grow_followup(head, near, none, 8.0, shape, np.random.default_rng(0))
+    assert ruptured >= cohort.RUPTURE_MIN_ML
+    assert ivh1.sum() * head.voxel_volume_ml >= cohort.RUPTURE_MIN_ML
+    assert not (iph1 & vent).any() and not (iph1 & ivh1).any()
+    assert (iph1 | ivh1)[near].all()  # the baseline clot is still there
+
+    far = _ball_next_to_ventricles(head, gap_mm=15.0)
+    iph1, ivh1, ruptured = cohort.grow_followup(head, far, none, 0.2, shape, np.random.default_rng(0))
+    assert ruptured == 0.0 and not ivh1.any() and not (iph1 & vent).any()
+    assert iph1.sum() > far.sum()
+
+
+def test_lobulating_a_baseline_clot_keeps_it_out_of_the_ventricles(head):
+    an = anatomy(head)
+    near = _ball_next_to_ventricles(head, gap_mm=1.0)
+    grown = grow_lesion(near, head, factor=1.6, rng=np.random.default_rng(2), within="parenchyma")
+    assert grown.sum() > 1.3 * near.sum()
+    assert not (head.to_canonical_array(grown) & an.ventricles).any()
+    with pytest.raises(ValueError):
+        grow_lesion(near, head, factor=1.2, within="ventricles")
+
+
+def test_a_resumed_cohort_redoes_cases_of_another_growth_model(tmp_path):
+    _need_data()
+    import json
+
+    from HematomaExpansionLib.simulation import cohort
+
+    first = cohort._write_case((3, "val", str(tmp_path)))
+    meta = tmp_path / "images" / "val00003.json"
+    assert cohort._write_case((3, "val", str(tmp_path))) == first  # resumed as is
+    meta.write_text(json.dumps({**first, "sim_growth_model": "growth-2", "sim_eta": 99.0}))
+    redone = cohort._write_case((3, "val", str(tmp_path)))
+    assert redone["sim_growth_model"] == cohort.GROWTH_MODEL_VERSION and redone["sim_eta"] == first["sim_eta"]

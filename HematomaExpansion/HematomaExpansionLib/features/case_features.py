@@ -10,11 +10,13 @@ import numpy as np
 
 from ..core.ct_image import CTImage
 from ..core.results import LABEL_IVH
-from . import radiomics, signs
+from . import location, radiomics, signs
 from .ct_cache import CTCache
 
 # bump when a feature's definition changes: cached training features are recomputed
-FEATURE_VERSION = "features-3"  # features-3: NCCT signs as published (docs/ncct_signs.md)
+# features-3: NCCT signs as published (docs/ncct_signs.md); features-4: pocket top-hat, robust
+# heterogeneity, distance to the ventricles
+FEATURE_VERSION = "features-4"
 
 
 def volume_features(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
@@ -31,7 +33,7 @@ def volume_features(ct: CTImage, labels: np.ndarray) -> dict[str, float]:
 def image_features(ct: CTImage, labels: np.ndarray, filters=("Original",),
                    radiomics_features: Iterable[str] | None = None,
                    cache: CTCache | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """Volume + NCCT-sign + radiomics features (no CNN). Returns (features, timings in s).
+    """Volume + NCCT-sign + location + radiomics features (no CNN). Returns (features, timings in s).
 
     ``radiomics_features``: the pyradiomics features to compute (a model's; None = all; empty =
     none). ``cache``: the CT's ``ct_cache`` entry (re-scoring keeps the mask-independent work).
@@ -41,6 +43,9 @@ def image_features(ct: CTImage, labels: np.ndarray, filters=("Original",),
     feats = volume_features(ct, labels)
     feats.update(signs.measure_signs(ct, labels))
     t["signs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    feats.update(location.location_features(ct, labels, cache))
+    t["location"] = time.perf_counter() - t0
     names = None if radiomics_features is None else list(radiomics_features)
     if names is None or names:
         t0 = time.perf_counter()

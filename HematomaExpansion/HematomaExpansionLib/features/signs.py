@@ -17,7 +17,9 @@ both the blend sign and the hypodensity of BAT.
 - Hypodensity (Boulouis 2016): encapsulated regions ≥ ``HYPO_DELTA_HU`` below the core median and
   ≥ ``HYPO_MIN_MM3``; presence, count and volume fraction. Small pockets lose most of their contrast
   to partial volume, so the continuous ``sign_core_min_hu`` (lowest smoothed core density) and
-  ``sign_hypodensity_depth_hu`` (core median minus it) go with them.
+  ``sign_hypodensity_depth_hu`` (core median minus it) go with them, and the pocket top-hat
+  (``sign_pocket_tophat_hu``, ``sign_pocket_tophat_fraction``): how far the core dips below the blood
+  around it in-plane, which an automatic mask reaching into the brain at its border does not fake.
 - Black hole (Li 2016): an encapsulated region ≥ ``BLACK_HOLE_DELTA_HU`` below the hematoma around
   it, with a well-defined margin.
 - Swirl (Selariu 2012): a region inside the core (any shape, encapsulated or not) at most
@@ -29,6 +31,8 @@ both the blend sign and the hypodensity of BAT.
 - Island (Li 2017): small (≤ ``ISLAND_MAX_DIAMETER_MM``) hematomas, either separate from the main
   one or bubbles/sprouts on it (what an in-plane opening of that diameter removes); criterion 1:
   ≥ 3 separate, criterion 2: ≥ 4 in all with some attached.
+- Heterogeneity: SD of the core HU, and the interquartile range / 1.349 (an SD that a few
+  partial-volume voxels at an automatic mask's border do not inflate).
 - Shape: 1 − solidity and 1 − sphericity (voxel-face surface area; lower than pyradiomics' mesh
   sphericity, differences between hematomas are what matter).
 
@@ -70,10 +74,15 @@ ISLAND_MIN_ML = 0.01
 ISLAND_SEPARATE_MIN = 3
 ISLAND_TOTAL_MIN = 4
 BUBBLE_MIN_THICKNESS_MM = 1.5
+POCKET_TOPHAT_RADIUS_MM = 8.0
+POCKET_TOPHAT_PERCENTILE = 99.0
+POCKET_TOPHAT_MIN_HU = 10.0
+IQR_PER_SD = 1.349  # interquartile range of a normal distribution, in SDs
 
 SIGN_FEATURES = (
     "sign_mean_hu", "sign_heterogeneity_sd", "sign_hypodensity", "sign_hypodensity_count",
     "sign_hypodensity_fraction", "sign_core_min_hu", "sign_hypodensity_depth_hu",
+    "sign_pocket_tophat_hu", "sign_pocket_tophat_fraction", "sign_heterogeneity_iqr_sd",
     "sign_black_hole", "sign_black_hole_contrast_hu", "sign_swirl",
     "sign_blend", "sign_blend_contrast_hu", "sign_blend_coherence", "sign_blend_margin_mm",
     "sign_satellite", "sign_satellite_count",
@@ -257,6 +266,24 @@ def _pocket_signs(regions: list[dict], core_voxels: int, brain: float | None) ->
     }
 
 
+def _inplane_disk(radius_mm: float, spacing) -> np.ndarray:
+    ry, rx = (int(math.ceil(radius_mm / s)) for s in spacing[1:])
+    y, x = np.mgrid[-ry:ry + 1, -rx:rx + 1]
+    return ((y * spacing[1]) ** 2 + (x * spacing[2]) ** 2 <= radius_mm ** 2)[None]
+
+
+def _pocket_tophat(sm: np.ndarray, core: np.ndarray, spacing) -> dict[str, float]:
+    """How far the core dips below the blood around it, in-plane: the black top-hat of the smoothed
+    HU (grey closing with a ``POCKET_TOPHAT_RADIUS_MM`` disk, minus the image). A pocket inside the
+    clot is filled to the surrounding blood's level; brain or edema at the mask's edge has brain on
+    one side and is not, so an over-reaching mask border does not read as a pocket (the minimum-based
+    ``sign_core_min_hu`` does)."""
+    tophat = ndi.grey_closing(sm, footprint=_inplane_disk(POCKET_TOPHAT_RADIUS_MM, spacing)) - sm
+    vals = tophat[core]
+    return {"sign_pocket_tophat_hu": float(np.percentile(vals, POCKET_TOPHAT_PERCENTILE)),
+            "sign_pocket_tophat_fraction": float((vals >= POCKET_TOPHAT_MIN_HU).mean())}
+
+
 def _blend(hu: np.ndarray, sm: np.ndarray, core: np.ndarray, spacing) -> tuple[dict[str, float], np.ndarray]:
     """Blend sign features and the blend's hypodense part (empty when there is no blend)."""
     none = np.zeros_like(core)
@@ -290,10 +317,13 @@ def _density_signs(hu: np.ndarray, m: np.ndarray, spacing) -> dict[str, float]:
     sm = ndi.gaussian_filter(hu, [SMOOTH_SIGMA_MM / s if s < 2.5 else 0.0 for s in spacing])
     svals = sm[core]
     med = float(np.median(svals))
+    q1, q3 = np.percentile(hu[core], [25, 75])
     out = {
         "sign_mean_hu": float(hu[core].mean()), "sign_heterogeneity_sd": float(hu[core].std()),
+        "sign_heterogeneity_iqr_sd": float((q3 - q1) / IQR_PER_SD),
         "sign_core_min_hu": float(svals.min()), "sign_hypodensity_depth_hu": med - float(svals.min()),
     }
+    out.update(_pocket_tophat(sm, core, spacing))
     blend, blend_part = _blend(hu, sm, core, spacing)
     out.update(blend)
     regions = _hypodense_regions(hu, sm, core, med, blend_part, spacing)

@@ -20,7 +20,7 @@ Latent factors and clinical variables (the literature's predictors of expansion)
   anticoagulation ~ Bernoulli(.20): 60 % of it warfarin (vitamin K antagonist), 40 % a DOAC
   recurrent_ich ~ Bernoulli(.08)   baseline IVH ~ Bernoulli(.25)
 
-Growth model (relative IPH growth r between baseline and follow-up), ``GROWTH_MODEL_VERSION`` growth-2:
+Growth model (relative IPH growth r between baseline and follow-up), ``GROWTH_MODEL_VERSION`` growth-3:
   η = B0 + 1.0·[pockets>0] + 0.3·pockets + 1.2·blend + 0.5·satellites              (NCCT signs)
         + 4.0·(irregularity − 0.25) + 0.25·(heterogeneity_sd − 5)
         + 0.3·ln(V0 / 10 mL)                                                        (baseline volume)
@@ -39,12 +39,15 @@ grow more in absolute terms): through the definitions (6 mL is a small relative 
 hematoma) and through the direct 0.3·ln(V0 / 10 mL) term (BRAIN: > 20 mL = 7 points).
 ``irregularity`` is 1 − solidity of the placed baseline shape (``features.signs``), i.e. measured on
 the real mask. B0 = ``GROWTH_B0`` sets the expansion rate inside the published ≈ 20–35 %.
-IVH: baseline IVH grows by (1 + r/2) within the ventricles. A hematoma without IVH ruptures into the
-ventricles by follow-up (a new IVH, the revised definitions) with probability
-  P = sigmoid(−3.0 + 2.0·r + 1.5·[IPH within ``NEAR_VENTRICLE_MM`` (5 mm) of a ventricle]),
-so rupture follows growth and proximity to the ventricles (deep hematomas) but also happens with little
-IPH growth (≈ 6 % of stable hematomas away from the ventricles, ≈ 21 % of stable periventricular ones), which is what makes
-the revised definitions label patients the conventional one does not (Yogendrakumar et al. 2020).
+IVH (growth-3): the IPH grows within the brain, ventricles included (``grow_followup``). When at least
+``RUPTURE_MIN_ML`` (0.1 mL, the labels' minimum for IVH present) of the new blood lies in the
+ventricles, the hematoma has ruptured into them: that blood is IVH at follow-up and disperses (a
+ventricular cast of half a real shape's size); less only presses on the ventricular wall. Baseline IVH
+grows by (1 + r/2) within the ventricles. So a new IVH follows from growth *and* from where the hematoma
+lies, as delayed IVH does clinically (distance to the ventricles predicts extension, Hallevi et al.
+2008; delayed IVH in ≈ 21 % of patients without it at baseline, with growth, Maas et al. 2013),
+instead of being drawn at random (growth-2: P = sigmoid(−3 + 2r + 1.5·[within 5 mm]), a draw no
+baseline image could predict). A baseline IPH, lobulated or not, never lies in the ventricles.
 Labels are then computed from the two masks by ``expansion.labels``, exactly as for a real cohort.
 """
 
@@ -63,21 +66,23 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
+from ..anatomy.extent import bounding_box, margin_voxels
 from ..core.config import PACKAGE_DIR
 from ..core.results import LABEL_IPH, LABEL_IVH
 from ..expansion.clinical_scores import brain_hours_points
+from ..expansion.labels import IVH_PRESENT_MIN_ML
 from ..features.signs import solidity
 from .backgrounds import anatomy, derive_background, load_background_heads
 from .lesions import add_satellites, grow_lesion, lesion_volume_ml, list_lesion_masks, place_lesion
 from .painting import HematomaAppearance, paint_hematoma
 
 MIN_SHAPE_ML = 1.0
-GROWTH_MODEL_VERSION = "growth-2"
+GROWTH_MODEL_VERSION = "growth-3"
 GROWTH_B0 = -4.7
 GROWTH_SIGMA = 0.6
 BASELINE_IVH_P = 0.25
-NEW_IVH_B = (-3.0, 2.0, 1.5)  # intercept, relative growth, IPH near a ventricle
-NEAR_VENTRICLE_MM = 5.0
+DISTANCE_RECORD_MM = 40.0  # sim_ventricle_distance_mm is capped here
+RUPTURE_MIN_ML = IVH_PRESENT_MIN_ML  # new blood in the ventricles that is a rupture (an IVH the labels see)
 BRAIN_POINT_LOG_ODDS = 0.17
 COHORT_COLUMNS = (
     "case_id", "patient_id", "baseline_ct", "baseline_mask", "followup_mask",
@@ -97,21 +102,44 @@ def growth_linear_predictor(pockets: int, blend: bool, satellites: int, irregula
     return GROWTH_B0 + signs + volume + clinical
 
 
-def new_ivh_probability(relative_growth: float, near_ventricle: bool) -> float:
-    """P(new IVH at follow-up) of a hematoma without IVH at baseline (module docstring)."""
-    b0, b_growth, b_near = NEW_IVH_B
-    return 1.0 / (1.0 + math.exp(-(b0 + b_growth * relative_growth + b_near * float(near_ventricle))))
+def grow_followup(bg, iph: np.ndarray, ivh: np.ndarray, r: float, cast_shape: Path,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Follow-up (IPH, IVH, mL of IPH that ruptured into the ventricles) under growth-3.
 
-
-def near_ventricle(bg, iph: np.ndarray) -> bool:
-    """Whether the baseline IPH comes within ``NEAR_VENTRICLE_MM`` of the head's ventricles."""
+    The IPH grows by r·V0 within the brain, ventricles included. When at least ``RUPTURE_MIN_ML`` of
+    the new blood lies in the ventricles, the hematoma has ruptured into them: that blood is IVH at
+    follow-up and disperses (a cast of ``cast_shape`` in the ventricles, half size); less only pushes
+    on the ventricular wall and stays out. Baseline IVH grows by (1 + r/2) within the ventricles.
+    Nothing is drawn at random here but the growth's direction field (and the cast's placement)."""
     an = anatomy(bg)
-    if not an.ventricles.any():
-        return False
-    blood = bg.to_canonical_array(iph.astype(np.uint8)) > 0
-    box = tuple(slice(max(0, s.start - 8), s.stop + 8) for s in ndi.find_objects(blood.astype(np.uint8))[0])
+    v0 = float(iph.sum() * bg.voxel_volume_ml)
+    iph1 = grow_lesion(iph, bg, growth_ml=r * v0, rng=rng, irregular=True) if r * v0 > 0 else iph.copy()
+    ventricles = bg.from_canonical_array(an.ventricles)
+    entered = iph1 & ventricles & ~iph
+    ruptured_ml = float(entered.sum() * bg.voxel_volume_ml)
+    iph1 = iph1 & ~entered
+    ivh1 = ivh.copy()
+    if ivh.any():
+        grown = grow_lesion(ivh, bg, factor=1.0 + r / 2.0, rng=rng, irregular=False)
+        ivh1 |= grown & ventricles
+    if ruptured_ml >= RUPTURE_MIN_ML:
+        ivh1 |= entered | place_lesion(bg, cast_shape, rng, "ventricle", scale=0.5)
+    else:
+        ruptured_ml = 0.0
+    return iph1, ivh1 & ~iph1, ruptured_ml
+
+
+def ventricle_distance_mm(bg, iph: np.ndarray) -> float:
+    """Shortest distance (mm) from the baseline IPH to the head's ventricles (recorded, not drawn on)."""
+    an = anatomy(bg)
+    blood = bg.to_canonical_array(iph.astype(bool))
+    if not an.ventricles.any() or not blood.any():
+        return math.inf
+    box = bounding_box(blood, margin_voxels(DISTANCE_RECORD_MM, an.spacing))
+    if not an.ventricles[box].any():
+        return DISTANCE_RECORD_MM
     dist = ndi.distance_transform_edt(~an.ventricles[box], sampling=an.spacing)
-    return bool((dist[blood[box]] <= NEAR_VENTRICLE_MM).any())
+    return float(min(DISTANCE_RECORD_MM, dist[blood[box]].min()))
 
 
 def _shapes(split: str) -> list[Path]:
@@ -149,8 +177,9 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
         path = shapes[int(rng.integers(len(shapes)))]
         iph = place_lesion(bg, path, rng, "parenchyma", scale=scale)
     lobulated = bool(rng.random() < 0.35)
-    if lobulated:
-        iph = grow_lesion(iph, bg, factor=float(rng.uniform(1.15, 1.45)), rng=rng, irregular=True)
+    if lobulated:  # a baseline IPH stays out of the ventricles: blood in them is IVH
+        iph = grow_lesion(iph, bg, factor=float(rng.uniform(1.15, 1.45)), rng=rng, irregular=True,
+                          within="parenchyma")
     app = HematomaAppearance.random(rng)
     app.hypodense_pockets = int(rng.choice(4, p=[0.55, 0.20, 0.15, 0.10]))
     app.blend = bool(rng.random() < 0.25)
@@ -179,16 +208,8 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
                                   app.heterogeneity_sd, onset, warfarin, anticoag and not warfarin, recurrent, v0,
                                   bool(ivh.any()))
     r = float(math.exp(eta + GROWTH_SIGMA * rng.standard_normal()))
-    iph1 = grow_lesion(iph, bg, growth_ml=r * v0, rng=rng, irregular=True) if r * v0 > 0 else iph.copy()
-    ivh1 = ivh.copy()
-    new_ivh = False
-    if ivh.any():
-        grown = grow_lesion(ivh, bg, factor=1.0 + r / 2.0, rng=rng, irregular=False)
-        ivh1 = bg.from_canonical_array(bg.to_canonical_array(grown) & anatomy(bg).ventricles) | ivh
-    elif rng.random() < new_ivh_probability(r, near_ventricle(bg, iph)):
-        ivh1 = place_lesion(bg, shapes[int(rng.integers(len(shapes)))], rng, "ventricle", scale=0.5)
-        new_ivh = True
-    ivh1 = ivh1 & ~iph1
+    iph1, ivh1, ruptured_ml = grow_followup(bg, iph, ivh, r, shapes[int(rng.integers(len(shapes)))], rng)
+    new_ivh = bool(not ivh.any() and ruptured_ml > 0)
     lab0 = np.zeros(bg.shape, np.uint8)
     lab0[iph] = LABEL_IPH
     lab0[ivh & ~iph] = LABEL_IVH
@@ -201,7 +222,9 @@ def simulate_pair(seed: int, split: str = "train") -> dict[str, Any]:
              "sim_satellites": app.satellites, "sim_lobulated": int(lobulated),
              "sim_irregularity": round(irregularity, 4), "sim_heterogeneity_sd": round(app.heterogeneity_sd, 3),
              "sim_eta": round(eta, 4), "sim_relative_growth": round(r, 4), "sim_v0_ml": round(v0, 3),
-             "sim_new_ivh": int(new_ivh), "sim_growth_model": GROWTH_MODEL_VERSION}
+             "sim_new_ivh": int(new_ivh), "sim_ruptured_ml": round(ruptured_ml, 3),
+             "sim_ventricle_distance_mm": round(ventricle_distance_mm(bg, iph), 2),
+             "sim_growth_model": GROWTH_MODEL_VERSION}
     return {"ct": ct, "labels0": lab0, "labels1": lab1, "clinical": clinical, "truth": truth}
 
 
@@ -223,7 +246,9 @@ def _write_case(args: tuple[int, str, str]) -> dict[str, Any]:
     meta_path = out / "images" / f"{case_id}.json"
     meta_path.parent.mkdir(parents=True, exist_ok=True)
     if all(p.exists() for p in paths.values()) and meta_path.exists():
-        return json.loads(meta_path.read_text())
+        row = json.loads(meta_path.read_text())
+        if row.get("sim_growth_model") == GROWTH_MODEL_VERSION:  # resumed; another growth model: redone
+            return row
     case = simulate_pair(seed, split)
     ct = case["ct"]
     sitk.WriteImage(ct.to_sitk(np.clip(np.round(ct.array), -1024, 3071).astype(np.int16)), str(paths["ct"]), True)

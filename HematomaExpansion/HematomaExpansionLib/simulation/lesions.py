@@ -173,14 +173,16 @@ def add_satellites(mask: np.ndarray, background: CTImage, n: int, rng: np.random
 
 def grow_lesion(mask: np.ndarray, background: CTImage, growth_ml: float | None = None,
                 factor: float | None = None, rng: np.random.Generator | None = None,
-                irregular: bool = True) -> np.ndarray:
+                irregular: bool = True, within: str = "brain") -> np.ndarray:
     """Follow-up hematoma: ``mask`` grown by ``growth_ml`` (or to ``factor`` × volume), on the same grid.
 
     Growth follows the distance from the current border, perturbed by a smooth random field
     (``irregular``: lobulated, direction-dependent growth as in active bleeding), confined to
-    the brain (never bone, never outside). The result contains the input mask. Growth may fall
-    short of the target when the brain has no room left.
+    the brain (never bone, never outside; ``within="parenchyma"``: not into the ventricles either).
+    The result contains the input mask. Growth may fall short of the target when there is no room left.
     """
+    if within not in ("brain", "parenchyma"):
+        raise ValueError("within must be 'brain' or 'parenchyma'")
     rng = rng if rng is not None else np.random.default_rng(0)
     if not mask.any():
         return mask.copy()
@@ -199,6 +201,8 @@ def grow_lesion(mask: np.ndarray, background: CTImage, growth_ml: float | None =
     full_m = m
     m = m[sl]
     allowed = an.brain[sl] & (an.depth[sl] >= 1.5)
+    if within == "parenchyma":
+        allowed &= ~an.ventricles[sl]
     dist = ndi.distance_transform_edt(~m, sampling=an.spacing).astype(np.float32)
     if irregular:
         field = smooth_noise(m.shape, an.spacing, max(3.0, r0 * 0.5), rng)
