@@ -8,19 +8,19 @@
 # (reports copied next to the model): on the true masks (heldout_report_DEF.*: a perfectly edited
 # segmentation) and on the bundled segmenter's masks (heldout_report_pipeline_masks_DEF.*: end to end).
 # The image features are measured once and cached; each definition gets its own labels, CNN and classifier.
-# Environment: N_TRAIN (512), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
+# Environment: N_TRAIN (1024), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
 # DEFINITIONS ("conventional large revised1 revised2"),
-# MASK_SOURCE (given = features on the true masks, the bundled 2.0.0; auto = on the bundled
+# MASK_SOURCE (given = features on the true masks, the bundled 2.2.0; auto = on the bundled
 # segmenter's masks: tried on 2026-11-26, not better end to end, see the model card),
 # MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 WORK=${WORK:-work-data}
-N_TRAIN=${N_TRAIN:-512}
+N_TRAIN=${N_TRAIN:-1024}
 N_TEST=${N_TEST:-200}
 WORKERS=${WORKERS:-2}
-MODEL_VERSION=${MODEL_VERSION:-2.0.0}
+MODEL_VERSION=${MODEL_VERSION:-2.2.0}
 DEFINITIONS=${DEFINITIONS:-conventional large revised1 revised2}
 MASK_SOURCE=${MASK_SOURCE:-given}
 CNN_FLAG=""
