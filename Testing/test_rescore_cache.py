@@ -16,7 +16,7 @@ from scipy.spatial import ConvexHull
 
 from HematomaExpansionLib.core.ct_image import CTImage
 from HematomaExpansionLib.expansion.predictor import ExpansionPredictor
-from HematomaExpansionLib.features import ct_cache, radiomics, signs
+from HematomaExpansionLib.features import ct_cache, location, radiomics, signs
 from HematomaExpansionLib.features.case_features import volume_features
 from HematomaExpansionLib.pipeline.run_case import run_pipeline
 
@@ -74,6 +74,7 @@ def full_computation(ct: CTImage, labels: np.ndarray, predictor: ExpansionPredic
     """Every feature as the uncached code computes it (all of pyradiomics), and the image-only probability."""
     feats = volume_features(ct, labels)
     feats.update(signs.measure_signs(ct, labels))
+    feats.update(location.location_features(ct, labels))  # the ventricles found afresh, no CT cache
     feats.update(radiomics.extract(ct, labels))  # pyradiomics' execute, every feature class
     deep, _ = predictor.cnn.features(ct, labels, gradcam=False)
     feats.update(deep)
