@@ -32,18 +32,30 @@ VENTRICLE_GRID_MM = 2.0
 DISTANCE_CAP_MM = 40.0  # farther than this (or no ventricles found) reads as this
 PERIVENTRICULAR_MM = 5.0
 
-LOCATION_FEATURES = ("location_ventricle_distance_mm", "location_periventricular_fraction")
+
+
+def capped_distances_mm(targets: np.ndarray, points: tuple[np.ndarray, ...], spacing) -> np.ndarray | None:
+    """Distance (mm, at most ``DISTANCE_CAP_MM``) from each voxel index in ``points`` to the nearest
+    voxel of ``targets`` (both on one grid of ``spacing``); None when no target lies within the cap."""
+    near = np.zeros(targets.shape, bool)
+    near[points] = True
+    box = bounding_box(near, margin_voxels(DISTANCE_CAP_MM, spacing))
+    if not targets[box].any():
+        return None
+    dist = ndi.distance_transform_edt(~targets[box], sampling=spacing)
+    offset = tuple(b.start for b in box)
+    return np.minimum(dist[tuple(p - o for p, o in zip(points, offset))], DISTANCE_CAP_MM)
 
 
 def _coarse_ventricles(ct: CTImage, cache: CTCache | None) -> tuple[np.ndarray, int, tuple[float, float, float]]:
     """(ventricle mask on the canonical grid taken every ``step`` pixels in-plane, step, its spacing)."""
     sp = ct.canonical_spacing()
     step = max(1, int(round(VENTRICLE_GRID_MM / max(sp[1], sp[2]))))
+    coarse_sp = (sp[0], sp[1] * step, sp[2] * step)
     key = ("ventricles", step)
     if cache is not None and key in cache.memo:
-        return cache.memo[key], step, (sp[0], sp[1] * step, sp[2] * step)
+        return cache.memo[key], step, coarse_sp
     hu = np.ascontiguousarray(ct.canonical_view()[:, ::step, ::step], dtype=np.float32)
-    coarse_sp = (sp[0], sp[1] * step, sp[2] * step)
     vent = ventricle_mask_canonical(hu, brain_mask_canonical(hu, coarse_sp), coarse_sp)
     if cache is not None:
         cache.memo[key] = vent
@@ -60,15 +72,7 @@ def _iph_distances(ct: CTImage, labels: np.ndarray, cache: CTCache | None) -> np
         log.debug("no ventricles found: the distance reads as %.0f mm", DISTANCE_CAP_MM)
         return None
     z, y, x = np.nonzero(iph)
-    pts = (z, y // step, x // step)
-    near = np.zeros(vent.shape, bool)
-    near[pts] = True
-    box = bounding_box(near, margin_voxels(DISTANCE_CAP_MM, sp))
-    if not vent[box].any():
-        return None
-    dist = ndi.distance_transform_edt(~vent[box], sampling=sp)
-    offset = tuple(b.start for b in box)
-    return np.minimum(dist[tuple(p - o for p, o in zip(pts, offset))], DISTANCE_CAP_MM)
+    return capped_distances_mm(vent, (z, y // step, x // step), sp)
 
 
 def location_features(ct: CTImage, labels: np.ndarray, cache: CTCache | None = None) -> dict[str, float]:

@@ -66,11 +66,11 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from ..anatomy.extent import bounding_box, margin_voxels
 from ..core.config import PACKAGE_DIR
 from ..core.results import LABEL_IPH, LABEL_IVH
 from ..expansion.clinical_scores import brain_hours_points
 from ..expansion.labels import IVH_PRESENT_MIN_ML
+from ..features.location import DISTANCE_CAP_MM, capped_distances_mm
 from ..features.signs import solidity
 from .backgrounds import anatomy, derive_background, load_background_heads
 from .lesions import add_satellites, grow_lesion, lesion_volume_ml, list_lesion_masks, place_lesion
@@ -81,7 +81,6 @@ GROWTH_MODEL_VERSION = "growth-3"
 GROWTH_B0 = -4.7
 GROWTH_SIGMA = 0.6
 BASELINE_IVH_P = 0.25
-DISTANCE_RECORD_MM = 40.0  # sim_ventricle_distance_mm is capped here
 RUPTURE_MIN_ML = IVH_PRESENT_MIN_ML  # new blood in the ventricles that is a rupture (an IVH the labels see)
 BRAIN_POINT_LOG_ODDS = 0.17
 COHORT_COLUMNS = (
@@ -130,16 +129,12 @@ def grow_followup(bg, iph: np.ndarray, ivh: np.ndarray, r: float, cast_shape: Pa
 
 
 def ventricle_distance_mm(bg, iph: np.ndarray) -> float:
-    """Shortest distance (mm) from the baseline IPH to the head's ventricles (recorded, not drawn on)."""
+    """Shortest distance (mm) from the baseline IPH to the head's ventricles, at most
+    ``location.DISTANCE_CAP_MM`` as the image feature reads it (recorded, not drawn on)."""
     an = anatomy(bg)
     blood = bg.to_canonical_array(iph.astype(bool))
-    if not an.ventricles.any() or not blood.any():
-        return math.inf
-    box = bounding_box(blood, margin_voxels(DISTANCE_RECORD_MM, an.spacing))
-    if not an.ventricles[box].any():
-        return DISTANCE_RECORD_MM
-    dist = ndi.distance_transform_edt(~an.ventricles[box], sampling=an.spacing)
-    return float(min(DISTANCE_RECORD_MM, dist[blood[box]].min()))
+    dist = capped_distances_mm(an.ventricles, np.nonzero(blood), an.spacing) if blood.any() else None
+    return DISTANCE_CAP_MM if dist is None else float(dist.min())
 
 
 def _shapes(split: str) -> list[Path]:
