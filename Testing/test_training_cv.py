@@ -197,3 +197,27 @@ def test_mask_source_auto_measures_features_on_the_segmenters_mask(tmp_path, mon
     assert feature_cache_key(auto_case, ("Original",)) != feature_cache_key(given_case, ("Original",))
     with pytest.raises(CohortError, match="mask source"):
         read_cohort(tmp_path / "cohort.csv", mask_source="manual")
+
+
+def test_mask_source_cv_prefers_training_on_the_masks_it_is_scored_on():
+    """A feature that predicts on manual masks but is scrambled on automatic ones (like the lowest core
+    density under a border one voxel into brain) misleads a model trained on manual masks; trained on
+    automatic masks, the model leans on the feature that survives segmentation instead."""
+    from HematomaExpansionLib.training.mask_source import ARMS, mask_source_cv
+
+    rng = np.random.default_rng(3)
+    n = 400
+    fragile = rng.normal(size=n)  # strongly predictive, measured exactly on manual masks only
+    robust = rng.normal(size=n)  # weaker, but the same on both masks
+    y = (1.6 * fragile + 1.2 * robust + rng.normal(0, 0.6, n) > 0.6).astype(int)
+    X_given = np.c_[fragile, robust]
+    X_auto = np.c_[np.where(rng.random(n) < 0.85, rng.normal(size=n), fragile), robust]
+    params = {"selection": "none", "k": 2, "model": "logistic", "C": 1.0, "calibration": "sigmoid"}
+    auc = mask_source_cv(X_given, X_auto, y, [f"P{i // 2}" for i in range(n)], ["fragile", "robust"], params)
+    assert set(auc) == set(ARMS)
+    assert auc["auto"] > auc["given"] + 0.03
+    assert auc["given"] < auc["both"] < auc["auto"]
+    assert auc["auto"] < 0.95  # scored on the scrambled feature: no model can be near-perfect here
+
+    with pytest.raises(ValueError, match="same cases"):
+        mask_source_cv(X_given, X_auto[:-1], y, ["p"] * n, ["fragile", "robust"], params)

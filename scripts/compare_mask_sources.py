@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Train on manual or on automatic masks? Cross-validated on the training cohort, scored end to end.
+
+For each definition: patient-level k-fold cross-validation of the expansion classifier (the bundled
+recipe, image + clinical features, no CNN) fitted on the baseline_mask column's features, on the bundled
+segmenter's masks' features, and on both, each scored on the segmenter's masks of the left-out patients
+(`training/mask_source.py`). Prints one line per definition and the mean; the arm to pass to
+`train --mask-source` (or `MASK_SOURCE=` of scripts/build_expansion_model.sh) is the best one. Only the
+training cohort is read, so the choice does not touch held-out data. Features are cached per case, so a
+later `train` on the chosen masks reuses them.
+
+    python scripts/compare_mask_sources.py work-data/cohort_train/cohort.csv [--n 1024] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "HematomaExpansion"))
+
+from HematomaExpansionLib.expansion.labels import label_from_files  # noqa: E402
+from HematomaExpansionLib.training.cohort import Case, read_cohort  # noqa: E402
+from HematomaExpansionLib.training.cv import assemble, has_clinical  # noqa: E402
+from HematomaExpansionLib.training.feature_cache import extract_features  # noqa: E402
+from HematomaExpansionLib.training.fit import DEFAULT_CLF  # noqa: E402
+from HematomaExpansionLib.training.followup_labels import label_cohort  # noqa: E402
+from HematomaExpansionLib.training.mask_source import ARMS, mask_source_cv  # noqa: E402
+
+DEFINITIONS = ("conventional", "large", "revised1", "revised2")
+
+
+def labels_by_definition(cases: list[Case], definitions: list[str]) -> dict[str, np.ndarray]:
+    """Every definition's labels; with follow-up masks each pair is read once for all definitions."""
+    if all(c.mask is not None and c.followup is not None for c in cases):
+        figures = [label_from_files(c.mask, c.followup) for c in cases]
+        return {d: np.array([int(f.label(d)) for f in figures]) for d in definitions}
+    out = {}
+    for d in definitions:
+        labelled = label_cohort(cases, d, progress=False)
+        if len(labelled.cases) != len(cases):
+            raise SystemExit(f"{len(labelled.skipped)} rows have no {d} label: {labelled.skipped[:3]}")
+        out[d] = labelled.labels
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cohort", help="training cohort table (baseline_ct, baseline_mask, follow-up or label)")
+    ap.add_argument("--n", type=int, default=None, help="use the first N rows only")
+    ap.add_argument("--definitions", nargs="+", default=list(DEFINITIONS), choices=DEFINITIONS)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=1, help="parallel processes for feature extraction")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    given = read_cohort(args.cohort, "given")[: args.n]
+    auto = read_cohort(args.cohort, "auto")[: args.n]
+    if any(c.feature_mask is None for c in given):
+        raise SystemExit("every row needs a baseline_mask: the comparison is manual against automatic masks")
+    with_clinical = all(has_clinical(c) for c in given)
+    Xg, names = assemble(extract_features(given, workers=args.workers), given, with_clinical)
+    Xa, _ = assemble(extract_features(auto, workers=args.workers), auto, with_clinical, names=names)
+    patients = [c.patient_id for c in given]
+    figures: dict[str, dict[str, float]] = {}
+    for definition, y in labels_by_definition(given, args.definitions).items():
+        figures[definition] = mask_source_cv(Xg, Xa, y, patients, names, DEFAULT_CLF, args.folds)
+        print(definition, "  ".join(f"{arm} {figures[definition][arm]:.3f}" for arm in ARMS), flush=True)
+    mean = {arm: float(np.mean([f[arm] for f in figures.values()])) for arm in ARMS}
+    print("mean", "  ".join(f"{arm} {mean[arm]:.3f}" for arm in ARMS))
+    print(f"(out-of-fold AUC on the segmenter's masks, {len(given)} patients, {args.folds}-fold, by training masks)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"n": len(given), "folds": args.folds, "auc": figures, "mean": mean},
+                                              indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
