@@ -31,7 +31,7 @@ from HematomaExpansionLib.expansion import labels as L  # noqa: E402
 from HematomaExpansionLib.simulation import cohort as C  # noqa: E402
 
 DRAWS = 4000
-DEFINITIONS = ("conventional", "large", "revised1", "revised2")
+DEFINITIONS = L.PUBLISHED_DEFINITIONS
 
 
 def _background_of(row: dict):

@@ -24,15 +24,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HematomaExpansion"))
 
-from HematomaExpansionLib.expansion.labels import label_from_files  # noqa: E402
+from HematomaExpansionLib.expansion.labels import PUBLISHED_DEFINITIONS, label_from_files  # noqa: E402
 from HematomaExpansionLib.training.cohort import Case, read_cohort  # noqa: E402
 from HematomaExpansionLib.training.cv import assemble, has_clinical  # noqa: E402
 from HematomaExpansionLib.training.feature_cache import extract_features  # noqa: E402
 from HematomaExpansionLib.training.fit import DEFAULT_CLF  # noqa: E402
 from HematomaExpansionLib.training.followup_labels import label_cohort  # noqa: E402
 from HematomaExpansionLib.training.mask_source import ARMS, mask_source_cv  # noqa: E402
-
-DEFINITIONS = ("conventional", "large", "revised1", "revised2")
 
 
 def labels_by_definition(cases: list[Case], definitions: list[str]) -> dict[str, np.ndarray]:
@@ -53,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cohort", help="training cohort table (baseline_ct, baseline_mask, follow-up or label)")
     ap.add_argument("--n", type=int, default=None, help="use the first N rows only")
-    ap.add_argument("--definitions", nargs="+", default=list(DEFINITIONS), choices=DEFINITIONS)
+    ap.add_argument("--definitions", nargs="+", default=list(PUBLISHED_DEFINITIONS),
+                    choices=PUBLISHED_DEFINITIONS)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1, help="parallel processes for feature extraction")
     ap.add_argument("--json", help="also write the figures here")

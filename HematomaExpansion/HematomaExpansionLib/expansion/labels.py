@@ -43,7 +43,8 @@ import numpy as np
 from ..core.errors import HematomaExpansionError
 from ..io.masks import read_mask_file
 
-DEFINITIONS = ("conventional", "large", "revised1", "revised2", "revised")
+PUBLISHED_DEFINITIONS = ("conventional", "large", "revised1", "revised2")  # one bundled model each
+DEFINITIONS = PUBLISHED_DEFINITIONS + ("revised",)
 DEFAULT_DEFINITION = "conventional"
 DEFINITION_TEXT = {
     "conventional": "IPH growth > 6 mL or > 33 %",

@@ -33,7 +33,6 @@ DISTANCE_CAP_MM = 40.0  # farther than this (or no ventricles found) reads as th
 PERIVENTRICULAR_MM = 5.0
 
 
-
 def capped_distances_mm(targets: np.ndarray, points: tuple[np.ndarray, ...], spacing) -> np.ndarray | None:
     """Distance (mm, at most ``DISTANCE_CAP_MM``) from each voxel index in ``points`` to the nearest
     voxel of ``targets`` (both on one grid of ``spacing``); None when no target lies within the cap."""
