@@ -11,8 +11,9 @@
 # Environment: N_TRAIN (1024), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
 # DEFINITIONS ("conventional large revised1 revised2"),
 # MASK_SOURCE (given = features on the true masks, the bundled 2.2.0; auto = on the bundled
-# segmenter's masks, which scripts/compare_mask_sources.py favours on the training cohort by 0.014-0.021
-# AUC end to end, see the model card; the next build's choice),
+# segmenter's masks: scripts/compare_mask_sources.py favours them on the training cohort by 0.014-0.021
+# AUC, but a 2.3.0 build on them scored the held-out patients no better end to end and calibrated too
+# flat, slope 1.25; see the model card),
 # MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
