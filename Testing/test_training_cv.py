@@ -221,3 +221,42 @@ def test_mask_source_cv_prefers_training_on_the_masks_it_is_scored_on():
 
     with pytest.raises(ValueError, match="same cases"):
         mask_source_cv(X_given, X_auto[:-1], y, ["p"] * n, ["fragile", "robust"], params)
+
+
+def test_mask_pair_labels_read_each_mask_file_once(tmp_path, monkeypatch):
+    """Labelling from mask pairs measures each file once (volumes cached by content) and gives exactly
+    the labels of reading both masks; an edited mask is measured again."""
+    import SimpleITK as sitk
+
+    from HematomaExpansionLib.expansion.labels import label_from_files
+    from HematomaExpansionLib.training import mask_volumes
+    from HematomaExpansionLib.training.cohort import case_label
+
+    monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
+
+    def write(name: str, iph_slices: int, ivh_slices: int) -> None:
+        a = np.zeros((12, 20, 20), np.uint8)
+        a[:iph_slices, 5:15, 5:15] = 1
+        a[10:10 + ivh_slices, 2:6, 2:6] = 2
+        img = sitk.GetImageFromArray(a)
+        img.SetSpacing((0.5, 0.5, 2.0))
+        sitk.WriteImage(img, str(tmp_path / name))
+
+    write("m0.nii.gz", 4, 0)  # IPH 400 voxels of 0.5 mm³: 0.2 mL
+    write("m1.nii.gz", 6, 2)  # IPH 0.3 mL (+50 %), new IVH 0.016 mL
+    write("ct.nii.gz", 0, 0)  # the table needs a baseline CT file; labelling never reads it
+    (tmp_path / "cohort.csv").write_text("case_id,baseline_ct,baseline_mask,followup_mask\nc1,ct.nii.gz,m0.nii.gz,m1.nii.gz\n")
+    case = read_cohort(tmp_path / "cohort.csv")[0]
+    expected = {d: int(label_from_files(case.mask, case.followup).label(d)) for d in ("conventional", "revised1")}
+    assert {d: case_label(case, d) for d in expected} == expected == {"conventional": 1, "revised1": 1}
+    assert mask_volumes.mask_file_volumes(case.followup) == pytest.approx((0.3, 0.016))
+
+    def unread(*_a, **_k):
+        raise AssertionError("a cached mask was read again")
+
+    monkeypatch.setattr(mask_volumes, "read_mask_file", unread)
+    assert {d: case_label(case, d) for d in expected} == expected
+    monkeypatch.undo()
+    monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
+    write("m1.nii.gz", 4, 0)  # the follow-up mask edited: no growth any more
+    assert case_label(case, "revised1") == 0

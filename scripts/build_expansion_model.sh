@@ -7,7 +7,7 @@
 # models/expansion/expansion-DEF* and the manifest entry, then evaluate on the held-out cohort twice
 # (reports copied next to the model): on the true masks (heldout_report_DEF.*: a perfectly edited
 # segmentation) and on the bundled segmenter's masks (heldout_report_pipeline_masks_DEF.*: end to end).
-# The image features are measured once and cached; each definition gets its own labels, CNN and classifier.
+# The image features and the masks' volumes (labels) are measured once and cached; each definition gets its own labels, CNN and classifier.
 # Environment: N_TRAIN (1024), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
 # DEFINITIONS ("conventional large revised1 revised2"),
 # MASK_SOURCE (given = features on the true masks, the bundled 2.2.0; auto = on the bundled

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import CohortError
-from ..expansion.labels import label_from_files
+from ..expansion.labels import label_from_volumes
 from ..features.clinical import CLINICAL_ALIASES, as_bool
+from .mask_volumes import mask_file_volumes
 
 CT_COLS = ("baseline_ct", "ct", "image")
 MASK_COLS = ("baseline_mask", "mask")
@@ -134,7 +135,8 @@ def has_explicit_label(case: Case) -> bool:
 def case_label(case: Case, definition: str) -> int:
     """The label from the row's masks or its label column (``followup_labels`` handles follow-up CTs)."""
     if case.followup is not None and case.mask is not None:
-        return int(label_from_files(case.mask, case.followup).label(definition))
+        (iph0, ivh0), (iph1, ivh1) = mask_file_volumes(case.mask), mask_file_volumes(case.followup)
+        return int(label_from_volumes(iph0, iph1, ivh0, ivh1).label(definition))
     if case.label is not None:
         return int(case.label)
     raise CohortError(f"case {case.case_id}: a follow-up mask needs a baseline mask to compute the label")

@@ -30,11 +30,12 @@ from ..core.errors import CohortError, HematomaExpansionError
 from ..core.hashing import sha256_file_cached, sha256_text
 from ..expansion.labels import IVH_PRESENT_MIN_ML, compartment_volumes, label_from_volumes
 from ..io.ct_files import read_ct
-from ..io.masks import read_mask, read_mask_file
+from ..io.masks import read_mask
 from ..pipeline.compare import Scan, register_consistent
 from ..segmentation.dispatch import describe_method
 from .cohort import Case, case_label, has_explicit_label
 from .feature_cache import auto_segmentation_identity, cached_auto_segmentation
+from .mask_volumes import mask_file_volumes
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,9 @@ def baseline_volumes(case: Case) -> tuple[float, float]:
     """(IPH mL, IVH mL) of the baseline: the given mask, else the cached automatic segmentation."""
     try:
         if case.mask is not None:
-            labels, spacing = read_mask_file(case.mask)
-        else:
-            ct = read_ct(case.ct)
-            labels, spacing = cached_auto_segmentation(case.ct, ct), ct.spacing
+            return mask_file_volumes(case.mask)
+        ct = read_ct(case.ct)
+        labels, spacing = cached_auto_segmentation(case.ct, ct), ct.spacing
     except HematomaExpansionError as exc:
         raise CohortError(f"case {case.case_id}: baseline: {exc}") from None
     return compartment_volumes(labels, spacing)
