@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from HematomaExpansionLib.anatomy.brain import brain_mask_canonical
 from HematomaExpansionLib.anatomy.extent import bounding_box, margin_voxels
 from HematomaExpansionLib.anatomy.ventricles import ventricle_mask_canonical
-from HematomaExpansionLib.core.morphology import ball
+from HematomaExpansionLib.core.morphology import ball, inplane_disk, inplane_grey_closing
 from HematomaExpansionLib.io.ct_files import read_ct
 from HematomaExpansionLib.segmentation import classic
 from HematomaExpansionLib.simulation.sample import make_sample_case
@@ -177,3 +177,15 @@ def test_bounding_box_and_margins():
     m[2, 3, 4] = True
     assert bounding_box(m, (1, 1, 10)) == (slice(1, 4), slice(2, 5), slice(0, 7))
     assert margin_voxels(5.0, (5.0, 0.5, 2.0)) == (2, 11, 4)
+
+
+@pytest.mark.parametrize("shape, spacing, radius", [
+    ((5, 40, 50), (5.0, 0.45, 0.45), 8.0),  # thin pixels: a 37 × 37 disk
+    ((4, 30, 30), (2.0, 0.9, 1.3), 3.0),  # anisotropic pixels: rows of unequal run lengths
+    ((2, 3, 2), (1.0, 1.0, 1.0), 4.0),  # the disk larger than the image: reflected more than once
+])
+def test_inplane_grey_closing_equals_scipys(shape, spacing, radius):
+    """The row-decomposed closing the NCCT pocket top-hat uses gives scipy's grey closing exactly."""
+    image = np.random.default_rng(len(shape) + shape[1]).normal(50.0, 12.0, shape)
+    disk = inplane_disk(radius, spacing)
+    assert np.array_equal(inplane_grey_closing(image, disk), ndi.grey_closing(image, footprint=disk))

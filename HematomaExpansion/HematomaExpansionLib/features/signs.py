@@ -50,7 +50,7 @@ from scipy.spatial.distance import pdist
 
 from ..anatomy.extent import bounding_box
 from ..core.ct_image import CTImage
-from ..core.morphology import ball
+from ..core.morphology import ball, inplane_disk, inplane_grey_closing
 
 CROP_MARGIN_MM = 12.0
 CORE_EROSION_MM = 1.6
@@ -266,20 +266,16 @@ def _pocket_signs(regions: list[dict], core_voxels: int, brain: float | None) ->
     }
 
 
-def _inplane_disk(radius_mm: float, spacing) -> np.ndarray:
-    ry, rx = (int(math.ceil(radius_mm / s)) for s in spacing[1:])
-    y, x = np.mgrid[-ry:ry + 1, -rx:rx + 1]
-    return ((y * spacing[1]) ** 2 + (x * spacing[2]) ** 2 <= radius_mm ** 2)[None]
-
-
 def _pocket_tophat(sm: np.ndarray, core: np.ndarray, spacing) -> dict[str, float]:
     """How far the core dips below the blood around it, in-plane: the black top-hat of the smoothed
     HU (grey closing with a ``POCKET_TOPHAT_RADIUS_MM`` disk, minus the image). A pocket inside the
     clot is filled to the surrounding blood's level; brain or edema at the mask's edge has brain on
     one side and is not, so an over-reaching mask border does not read as a pocket (the minimum-based
     ``sign_core_min_hu`` does)."""
-    tophat = ndi.grey_closing(sm, footprint=_inplane_disk(POCKET_TOPHAT_RADIUS_MM, spacing)) - sm
-    vals = tophat[core]
+    ks = np.nonzero(core.any(axis=(1, 2)))[0]  # in-plane: slices without core voxels are not needed
+    sub = sm[ks]
+    tophat = inplane_grey_closing(sub, inplane_disk(POCKET_TOPHAT_RADIUS_MM, spacing)) - sub
+    vals = tophat[core[ks]]
     return {"sign_pocket_tophat_hu": float(np.percentile(vals, POCKET_TOPHAT_PERCENTILE)),
             "sign_pocket_tophat_fraction": float((vals >= POCKET_TOPHAT_MIN_HU).mean())}
 
