@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import ndimage as ndi
 
 
 def ball(radius_mm: float, spacing) -> np.ndarray:
@@ -36,8 +37,6 @@ def inplane_grey_closing(image: np.ndarray, disk: np.ndarray) -> np.ndarray:
 
 
 def _disk_filter(image: np.ndarray, disk: np.ndarray, op) -> np.ndarray:
-    from scipy import ndimage as ndi
-
     fp = np.asarray(disk, bool)[0]
     ry, rx = fp.shape[0] // 2, fp.shape[1] // 2
     # 'symmetric' padding is scipy's 'reflect' boundary; padded, every window lies inside the array
