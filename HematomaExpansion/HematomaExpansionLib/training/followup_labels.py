@@ -35,7 +35,7 @@ from ..pipeline.compare import Scan, register_consistent
 from ..segmentation.dispatch import describe_method
 from .cohort import Case, case_label, has_explicit_label
 from .feature_cache import auto_segmentation_identity, cached_auto_segmentation
-from .mask_volumes import mask_file_volumes
+from .mask_volumes import mask_file_volumes, read_cached_volumes, write_cached_volumes
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,9 @@ def followup_volumes(case: Case) -> tuple[float, float]:
     key = sha256_text(json.dumps({"followup_ct": digest, "baseline": baseline_key, "segmenter": identity,
                                   "version": VOLUMES_VERSION}))
     cpath = config.cache_dir() / "followup" / f"{key}.json"
-    if cpath.exists():
-        try:
-            doc = json.loads(cpath.read_text())
-            return float(doc["iph_ml"]), float(doc["ivh_ml"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.info("%s: unreadable cached follow-up volumes, measuring again", cpath)
+    cached = read_cached_volumes(cpath)
+    if cached is not None:
+        return cached
     ct1 = read_ct(path)
     followup = Scan(ct1, cached_auto_segmentation(path, ct1, cache_key=digest), str(path), None, "auto")
     ct0 = read_ct(case.ct)
@@ -97,11 +94,8 @@ def followup_volumes(case: Case) -> tuple[float, float]:
         baseline = Scan(ct0, cached_auto_segmentation(case.ct, ct0), str(case.ct), None, "auto")
     _, followup, relabelled_ml = register_consistent(baseline, followup)
     iph, ivh = compartment_volumes(followup.labels, ct1.spacing)
-    cpath.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cpath.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"followup_ct": str(path), "sha256": digest, "baseline": baseline_key, "segmenter": identity,
-                               "iph_ml": iph, "ivh_ml": ivh, "ivh_relabelled_ml": relabelled_ml}))
-    tmp.replace(cpath)
+    write_cached_volumes(cpath, {"followup_ct": str(path), "sha256": digest, "baseline": baseline_key,
+                                 "segmenter": identity, "iph_ml": iph, "ivh_ml": ivh, "ivh_relabelled_ml": relabelled_ml})
     return iph, ivh
 
 

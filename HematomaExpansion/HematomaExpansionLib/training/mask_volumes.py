@@ -28,16 +28,30 @@ def mask_file_volumes(path: str | Path) -> tuple[float, float]:
     """(IPH mL, IVH mL) of a label file (2 = IVH, any other positive label = IPH), as
     ``compartment_volumes`` measures them on the file's own grid."""
     cpath = config.cache_dir() / "volumes" / f"{sha256_file_cached(path)}-v{VERSION}.json"
-    if cpath.exists():
-        try:
-            doc = json.loads(cpath.read_text())
-            return float(doc["iph_ml"]), float(doc["ivh_ml"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.info("%s: unreadable cached volumes, measuring again", cpath)
+    cached = read_cached_volumes(cpath)
+    if cached is not None:
+        return cached
     labels, spacing = read_mask_file(path)
     iph, ivh = compartment_volumes(labels, spacing)
-    cpath.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cpath.with_name(f".{cpath.name}.{os.getpid()}.tmp")  # workers may measure the same file at once
-    tmp.write_text(json.dumps({"file": str(path), "iph_ml": iph, "ivh_ml": ivh}))
-    tmp.replace(cpath)
+    write_cached_volumes(cpath, {"file": str(path), "iph_ml": iph, "ivh_ml": ivh})
     return iph, ivh
+
+
+def read_cached_volumes(cpath: Path) -> tuple[float, float] | None:
+    """(IPH mL, IVH mL) from a cache file written by ``write_cached_volumes``; None when absent or unreadable."""
+    if not cpath.exists():
+        return None
+    try:
+        doc = json.loads(cpath.read_text())
+        return float(doc["iph_ml"]), float(doc["ivh_ml"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        log.info("%s: unreadable cached volumes, measuring again", cpath)
+        return None
+
+
+def write_cached_volumes(cpath: Path, doc: dict) -> None:
+    """Write ``doc`` (with ``iph_ml`` and ``ivh_ml``) atomically: parallel workers may write the same key."""
+    cpath.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cpath.with_name(f".{cpath.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(cpath)
