@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HematomaExpansion"))
 
-from HematomaExpansionLib.expansion.labels import PUBLISHED_DEFINITIONS, label_from_files  # noqa: E402
+from HematomaExpansionLib.expansion.labels import PUBLISHED_DEFINITIONS  # noqa: E402
 from HematomaExpansionLib.training.cohort import Case, read_cohort  # noqa: E402
 from HematomaExpansionLib.training.cv import assemble, has_clinical  # noqa: E402
 from HematomaExpansionLib.training.feature_cache import extract_features  # noqa: E402
@@ -34,10 +34,7 @@ from HematomaExpansionLib.training.mask_source import ARMS, mask_source_cv  # no
 
 
 def labels_by_definition(cases: list[Case], definitions: list[str]) -> dict[str, np.ndarray]:
-    """Every definition's labels; with follow-up masks each pair is read once for all definitions."""
-    if all(c.mask is not None and c.followup is not None for c in cases):
-        figures = [label_from_files(c.mask, c.followup) for c in cases]
-        return {d: np.array([int(f.label(d)) for f in figures]) for d in definitions}
+    """Every definition's labels (mask volumes are cached per file, so each mask is read once)."""
     out = {}
     for d in definitions:
         labelled = label_cohort(cases, d, progress=False)
