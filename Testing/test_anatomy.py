@@ -189,3 +189,16 @@ def test_inplane_grey_closing_equals_scipys(shape, spacing, radius):
     image = np.random.default_rng(len(shape) + shape[1]).normal(50.0, 12.0, shape)
     disk = inplane_disk(radius, spacing)
     assert np.array_equal(inplane_grey_closing(image, disk), ndi.grey_closing(image, footprint=disk))
+
+
+@pytest.mark.parametrize("mask_fn", [brain_mask_canonical, classic.intracranial_mask])
+def test_skull_stripped_with_a_soft_tissue_fill_is_masked_like_air_filled(inputs, mask_fn):
+    """A stripping tool that writes 0 HU around the brain: that fill reads as soft tissue, and used to
+    make the whole image intracranial (every depth rule then measured to the image's edge)."""
+    hu, sp = inputs["skull_stripped"]
+    air = mask_fn(hu, sp)
+    zero = np.where(hu < -300, 0.0, hu).astype(np.float32)
+    got = mask_fn(zero, sp)
+    assert air.sum() > 0.05 * air.size
+    assert 2 * (got & air).sum() / (got.sum() + air.sum()) > 0.98
+    assert not got[:, 0, :].any() and not got[:, :, 0].any()

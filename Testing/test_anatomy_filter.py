@@ -251,3 +251,52 @@ def test_deep_falx_sheet_rejected_unless_labelled_intraventricular():
     pons = _ball(hu.shape, (4, 70, 60), 2.5) & brain
     (v,) = A.component_verdicts(np.where(pons, LABEL_IPH, 0).astype(np.uint8), np.where(pons, 66.0, hu), SP, brain)
     assert v["midline_fraction"] == 1.0 and v["height_fraction"] < A.FALX_LOWEST_HEIGHT and v["reject"] != "falx_sinus"
+
+
+def test_dense_band_along_the_posterior_fossa_rejected_thick_cerebellar_clot_kept():
+    hu, brain, _ = _head(shape=(40, 120, 120), length=55.0, width=45.0)
+    z, y, x = np.indices(hu.shape)
+    depth = ndi.distance_transform_edt(brain, sampling=SP)
+    # a transverse sinus: a 6 mm band against the back of the skull, across both sides, low in the head
+    band = brain & (depth <= 6.0) & (y > 75) & (z >= 2) & (z <= 7)
+    hu[band] = 70.0
+    # a cerebellar clot reaching the same inner table, 16 mm across
+    clot = _ball(hu.shape, (6, 60, 96), 8.0) & brain & (depth > 0.5)
+    hu[clot] = 66.0
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[band | clot] = LABEL_IPH
+    verdicts = sorted(A.component_verdicts(labels, hu, SP, brain), key=lambda v: v["volume_ml"])
+    assert len(verdicts) == 2
+    band_v, clot_v = (v for v in verdicts if v["reject"] is not None), (v for v in verdicts if v["reject"] is None)
+    band_v, clot_v = next(band_v), next(clot_v)
+    assert band_v["reject"] == "dural_band" and band_v["depth_p90_mm"] > A.RIBBON_MAX_DEPTH_MM
+    assert band_v["midline_fraction"] < A.FALX_MIDLINE_FRACTION
+    assert clot_v["depth_min_mm"] <= A.DURAL_BAND_TOUCH_MM and clot_v["thickness_mm"] > A.DURAL_BAND_MAX_THICKNESS_MM
+    out = A.refine_with_anatomy(labels, hu, SP, brain, border=False)
+    assert not out[band].any() and (out[clot] == LABEL_IPH).all()
+    # the same band at the convexity (upper two thirds) is not this rule's to judge
+    high = np.roll(band, 26, axis=0)
+    (v,) = A.component_verdicts(np.where(high, LABEL_IPH, 0).astype(np.uint8), np.where(high, 70.0, hu), SP, brain)
+    assert v["height_fraction"] > A.DURAL_BAND_HIGHEST and v["reject"] != "dural_band"
+
+
+def test_ivh_specks_on_a_clot_become_iph_real_extension_and_lone_ivh_stay():
+    from HematomaExpansionLib.core.results import IVH_PRESENT_MIN_ML
+    from HematomaExpansionLib.segmentation.compartments import absorb_ivh_specks
+
+    shape = (30, 120, 120)
+    labels = np.zeros(shape, np.uint8)
+    clot = _ball(shape, (15, 60, 40), 12.0)
+    labels[clot] = LABEL_IPH
+    speck = _ball(shape, (15, 60, 30), 2.0) & clot  # a few voxels of "IVH" on the clot's edge
+    labels[speck] = LABEL_IVH
+    extension = _ball(shape, (15, 60, 58), 7.0) & ~clot  # blood run into a ventricle from the clot
+    labels[extension] = LABEL_IVH
+    lone = _ball(shape, (15, 20, 90), 2.0)  # a small cast in another horn, touching no clot
+    labels[lone] = LABEL_IVH
+    vml = float(np.prod(SP)) / 1000.0
+    assert speck.sum() * vml < IVH_PRESENT_MIN_ML <= extension.sum() * vml and lone.sum() * vml < IVH_PRESENT_MIN_ML
+    out = absorb_ivh_specks(labels, SP)
+    assert (out[speck] == LABEL_IPH).all()
+    assert (out[extension] == LABEL_IVH).all() and (out[lone] == LABEL_IVH).all()
+    assert ((out > 0) == (labels > 0)).all()  # only the compartment changes, never the blood

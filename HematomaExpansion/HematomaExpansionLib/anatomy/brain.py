@@ -11,6 +11,25 @@ from .extent import bounding_box, margin_voxels
 BONE_HU = 300.0
 SOFT_TISSUE_HU = (-20.0, 120.0)
 BRAIN_EROSION_MM = 5.0
+FILL_EDGE_FRACTION = 0.5
+
+
+def fill_background(hu: np.ndarray) -> np.ndarray | None:
+    """The constant background a skull-stripping tool wrote around the brain, when that value lies in
+    the soft-tissue range (0 HU, the usual fill besides air): voxels of exactly the value that fills
+    most of the slices' edges, connected to an edge. Such a background reads as soft tissue, and
+    the whole image became "intracranial" (every depth and brain-density rule then measured against the
+    image's edge: a 2.8 mL dense band along a stripped cerebellum, 20 mm "deep", 2026-12-07).
+    None when the edges hold no such constant (a scan with its skull, an air-filled strip)."""
+    edges = np.concatenate([hu[:, 0, :].ravel(), hu[:, -1, :].ravel(), hu[:, :, 0].ravel(), hu[:, :, -1].ravel()])
+    values, counts = np.unique(edges, return_counts=True)
+    fill = values[np.argmax(counts)]
+    if counts.max() < FILL_EDGE_FRACTION * edges.size or not SOFT_TISSUE_HU[0] < fill < SOFT_TISSUE_HU[1]:
+        return None
+    same = hu == fill
+    lab, _ = ndi.label(same)
+    touching = np.unique(np.concatenate([lab[:, 0, :].ravel(), lab[:, -1, :].ravel(), lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
+    return np.isin(lab, touching[touching > 0])
 
 
 def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
@@ -18,12 +37,16 @@ def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
 
     Soft tissue (SOFT_TISSUE_HU) > 2 mm from bone, eroded by BRAIN_EROSION_MM (cuts the scalp and
     the orbits off), largest 3D component, grown back, holes filled per slice. Morphology by
-    distance transforms on the head's bounding box.
+    distance transforms on the head's bounding box. A skull-stripped scan's constant fill
+    (``fill_background``) is outside.
     """
     out = np.zeros(hu.shape, bool)
-    sl = bounding_box(hu > -300, (1, 1, 1))
+    outside = fill_background(hu)
+    sl = bounding_box(hu > -300 if outside is None else (hu > -300) & ~outside, (1, 1, 1))
     h = hu[sl]
     soft = (h > SOFT_TISSUE_HU[0]) & (h < SOFT_TISSUE_HU[1])
+    if outside is not None:
+        soft &= ~outside[sl]
     bone = h > BONE_HU
     if bone.sum() < 0.002 * h.size:  # skull-stripped
         brain = ndi.binary_opening(soft, ball(1.5, spacing))

@@ -10,6 +10,10 @@ import numpy as np
 LABEL_IPH = 1
 LABEL_IVH = 2
 LABEL_NAMES = {LABEL_IPH: "Intraparenchymal hemorrhage", LABEL_IVH: "Intraventricular hemorrhage"}
+# IVH below this volume (mL) is not "IVH present" in an automatic mask (new IVH; BRAIN's IVH extension;
+# the segmenter's IVH specks on a clot): about 100 voxels of 1 mm³, above the bundled segmenter's
+# smallest kept component (0.05 mL) and far below any clinically visible IVH.
+IVH_PRESENT_MIN_ML = 0.1
 
 
 @dataclass

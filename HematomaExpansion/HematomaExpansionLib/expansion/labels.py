@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import HematomaExpansionError
+from ..core.results import IVH_PRESENT_MIN_ML  # noqa: F401  (defined with the labels; used here and by callers)
 from ..io.masks import read_mask_file
 
 PUBLISHED_DEFINITIONS = ("conventional", "large", "revised1", "revised2")  # one bundled model each
@@ -59,10 +60,6 @@ ABS_LARGE_ML = 12.5
 REL_THRESHOLD = 0.33
 IVH_GROWTH_ML = 1.0
 VOL_TOL_ML = 1e-6
-# IVH below this volume (mL) is not "IVH present" in an automatic mask (new IVH; BRAIN's IVH extension):
-# about 100 voxels of 1 mm³, above the bundled segmenter's smallest kept component (0.05 mL) and far
-# below any clinically visible IVH.
-IVH_PRESENT_MIN_ML = 0.1
 REL_TOL = 1e-9
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..anatomy.brain import fill_background
 from ..anatomy.ventricles import ventricle_mask_canonical
 from ..core.ct_image import CTImage
 from ..core.morphology import ball
@@ -61,6 +62,9 @@ def _distance_from(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.
 def intracranial_mask(hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """Brain (+ CSF + blood) inside the skull, on the canonical array."""
     soft = (hu > SOFT_TISSUE_HU[0]) & (hu < SOFT_TISSUE_HU[1])
+    outside = fill_background(hu)
+    if outside is not None:  # a skull-stripped scan's constant background is not brain
+        soft &= ~outside
     bone = hu > BONE_HU
     if bone.sum() < 0.002 * hu.size:
         # Skull-stripped input: everything soft is brain.

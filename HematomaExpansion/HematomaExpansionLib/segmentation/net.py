@@ -19,7 +19,9 @@ training set (``blood_threshold``; the model card gives the tuning table).
 
 Post-processing: the density rules of ``segmentation.density_filter`` (``postprocess``), then
 ``segmentation.anatomy_filter``: ribbons hugging the inner table, the falx and sagittal sinus,
-components without contrast to the brain around them, small calcifications, and the partial-volume border.
+components without contrast to the brain around them, small calcifications, dense bands along the
+tentorium and transverse sinuses, and the partial-volume border; then ``segmentation.compartments``:
+IVH specks on a parenchymal clot become IPH.
 No hole filling: the network labels hypodense pockets inside the clot itself (they are blood in
 its training labels), while filling in-slice holes also swallowed brain enclosed between the lobes
 of irregular hematomas. On 26 train-split tuning cases (seeds 5000–5025) filling changed the
@@ -47,6 +49,7 @@ from ..core.errors import ModelError
 from ..core.hashing import sha256_file
 from ..core.results import LABEL_IPH, LABEL_IVH
 from .anatomy_filter import refine_with_anatomy
+from .compartments import absorb_ivh_specks
 from .density_filter import postprocess
 from .slabs import slab_factor, to_slabs, to_slices
 
@@ -60,7 +63,7 @@ AIR_HU = -1024.0
 
 BLOOD_PROBABILITY_THRESHOLD = 0.5
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-8"
+POSTPROCESS_VERSION = "post-9"
 
 INFER_BATCH = 32
 
@@ -378,6 +381,7 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
         del planes, prob
         labels = postprocess(labels, hu, spacing, brain)
         labels = refine_with_anatomy(labels, hu, spacing, brain)
+        labels = absorb_ivh_specks(labels, spacing)
     return labels
 
 
