@@ -18,7 +18,8 @@ brain's slices, midline ±5 mm, elsewhere):
 - ``engine-scanner``: cranium_invesalius with domain randomisation (``simulation.domain``), drawn
   from the val-split stream (other seeds, shapes and scanner draws than training).
 - ``cranium-plain``: cranium_invesalius without domain randomisation (the old benchmark's cases).
-- ``skull-stripped``: cranium val cases, skull-stripped variant.
+- ``skull-stripped``: cranium val cases, skull-stripped variant (0 HU or air fill); its false positives on
+  lesion-free domain-randomised heads stripped the same way.
 Needs the shared data (``HEMEXP_SHARED_DATA``); exits 0 with a message when it is absent.
 """
 
@@ -46,6 +47,7 @@ from HematomaExpansionLib.simulation.backgrounds import anatomy  # noqa: E402
 from HematomaExpansionLib.simulation.cases import simulate_case  # noqa: E402
 from HematomaExpansionLib.simulation.lesions import list_lesion_masks, place_lesion  # noqa: E402
 from HematomaExpansionLib.simulation.painting import HematomaAppearance, paint_hematoma  # noqa: E402
+from HematomaExpansionLib.simulation.variants import apply_variant  # noqa: E402
 
 EXCLUSION_MM = 10.0
 MISTIE_REFERENCE_ML = 41.5  # IPH 39.3 + IVH 2.2, independent delineation (issue 11)
@@ -128,13 +130,18 @@ def engine_cases(model, n: int, seed: int, head: str, domain: bool, variant: str
     return rows
 
 
-def engine_free(model, n: int, seed: int) -> dict:
+def engine_free(model, n: int, seed: int, strip: bool = False) -> dict:
+    """False-positive mL on lesion-free domain-randomised heads (``strip``: then skull-stripped, the fill
+    0 HU or air at random, as the skull-stripped variant does)."""
     fp, where = [], {}
     for j in range(n):
         case = simulate_case(seed + j, split="val", variant="nohem", domain=True)
-        pred = segmentation_net.segment_net(case.ct, model=model) > 0
-        fp.append(float(pred.sum() * case.ct.voxel_volume_ml))
-        for k, v in fp_locations(case.ct, pred).items():
+        ct = case.ct
+        if strip:
+            ct, _, _ = apply_variant(ct, case.labels, "skullstrip", np.random.default_rng(seed + j))
+        pred = segmentation_net.segment_net(ct, model=model) > 0
+        fp.append(float(pred.sum() * ct.voxel_volume_ml))
+        for k, v in fp_locations(ct, pred).items():
             where[k] = round(where.get(k, 0.0) + v / n, 3)
     return {"fp_ml": round(float(np.mean(fp)), 3) if fp else 0.0, "where": where}
 
@@ -173,7 +180,7 @@ def main(argv=None) -> int:
                            engine_free(model, max(3, args.cases // 3), args.seed + 1500)),
         "cranium-plain": (engine_cases(model, args.cases, args.seed + 2000, "cranium-plain", False), None),
         "skull-stripped": (engine_cases(model, max(3, args.cases // 2), args.seed + 3000, "skull-stripped", True,
-                                        "skullstrip"), None),
+                                        "skullstrip"), engine_free(model, max(3, args.cases // 3), args.seed + 3500, True)),
     }
     report = {"weights": args.weights or segmentation_net.model_description(), "seconds": None, "heads": {},
               "mistie_real_hemorrhage": m_real}

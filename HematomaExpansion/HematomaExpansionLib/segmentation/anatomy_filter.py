@@ -43,7 +43,7 @@ rule below targets one of them with a named threshold:
   intracranial slices, is the transverse/sigmoid sinus, the tentorium or blood along them — dense in
   many patients, extra-axial, never an intraparenchymal hematoma. Too thick for the ribbon rule and
   off the midline. Where the skull has been stripped the network loses the bone beside them: on 40
-  skull-stripped train-split tuning cases (seeds 5700–5739, 2026-12-07) they made 0.1–2.1 mL of false
+  skull-stripped train-split tuning cases (seeds 5700–5739, 2026-12-06) they made 0.1–2.1 mL of false
   blood in the posterior fossa in 9 cases, the skull-stripped benchmark head's worst case (val seed
   203018) 9.4 mL. Set on those cases and 40 unstripped ones (seeds 5800–5839): 9.5 mL of false blood
   removed, no true blood; the real clots there that came as close to the boundary (3.1–5.4 mm) were
