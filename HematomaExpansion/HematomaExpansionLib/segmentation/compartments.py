@@ -17,24 +17,28 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..anatomy.extent import bounding_box
 from ..core.results import IVH_PRESENT_MIN_ML, LABEL_IPH, LABEL_IVH
 
 _FULL = np.ones((3, 3, 3), bool)
 
 
 def absorb_ivh_specks(labels: np.ndarray, spacing) -> np.ndarray:
-    """``labels`` with each IVH piece below ``IVH_PRESENT_MIN_ML`` that touches IPH relabelled IPH."""
-    ivh = labels == LABEL_IVH
-    if not ivh.any() or not (labels == LABEL_IPH).any():
+    """``labels`` with each IVH piece below ``IVH_PRESENT_MIN_ML`` that touches IPH relabelled IPH.
+    Works on the blood's bounding box (a thin-slice scan's full array took 0.45 s)."""
+    box = bounding_box(labels > 0, (1, 1, 1))
+    sub = labels[box]
+    ivh = sub == LABEL_IVH
+    if not ivh.any() or not (sub == LABEL_IPH).any():
         return labels
-    pieces, n = ndi.label(ivh, _FULL)
+    pieces, _ = ndi.label(ivh, _FULL)
     vml = float(np.prod(spacing)) / 1000.0
     out = labels.copy()
-    for i, box in enumerate(ndi.find_objects(pieces), start=1):
-        sl = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in box)
+    for i, piece_box in enumerate(ndi.find_objects(pieces), start=1):
+        sl = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in piece_box)
         piece = pieces[sl] == i
         if piece.sum() * vml >= IVH_PRESENT_MIN_ML:
             continue
-        if (labels[sl][ndi.binary_dilation(piece, _FULL)] == LABEL_IPH).any():
-            out[sl][piece] = LABEL_IPH
+        if (sub[sl][ndi.binary_dilation(piece, _FULL)] == LABEL_IPH).any():
+            out[box][sl][piece] = LABEL_IPH
     return out
