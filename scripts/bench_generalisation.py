@@ -3,8 +3,11 @@
 
 Leave-one-head-out with the real heads this project has. The bundled network trains on one real
 background (cranium_invesalius, made different by the data engine); mistie_0034 (another patient
-and scanner: 6 mm slices, 512² pixels, a real ICH + IVH) is never a training background, and the
-1.2.0 weights saw none of it (1.1.0 took 64 background crops of its slices 7–23 as negatives).
+and scanner: 6 mm slices, 512² pixels, a real ICH + IVH) is never a training background. It is not
+untouched: 1.2.0 was fine-tuned from 1.1.0, which took 64 background crops of its slices 7–23 as
+negatives, so its lesion-free tissue is not a clean false-positive test for the bundled weights. The
+other fold (trained on mistie_0034 alone, tested on the cranium heads): ``--weights`` with weights from
+``train-seg --background mistie_0034.nii.gz`` (model card).
 Per held-out head the script prints median Dice (with a 95 % bootstrap interval over the cases: at
 the default 40 cases a head, 20 skull-stripped, ±0.02–0.04; at 15 it was ±0.05–0.1), mean signed and
 absolute volume error (and the bedside ABC/2's absolute error on the same true masks), false-positive mL on lesion-free scans, and
