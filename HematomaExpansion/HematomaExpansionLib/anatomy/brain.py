@@ -19,7 +19,7 @@ def fill_background(hu: np.ndarray) -> np.ndarray | None:
     the soft-tissue range (0 HU, the usual fill besides air): voxels of exactly the value that fills
     most of the slices' edges, connected to an edge. Such a background reads as soft tissue, and
     the whole image became "intracranial" (every depth and brain-density rule then measured against the
-    image's edge: a 2.8 mL dense band along a stripped cerebellum, 20 mm "deep", 2026-12-06).
+    image's edge: dense bands along a stripped cerebellum read 17–24 mm "deep", 2026-12-06).
     None when the edges hold no such constant (a scan with its skull, an air-filled strip)."""
     edges = np.concatenate([hu[:, 0, :].ravel(), hu[:, -1, :].ravel(), hu[:, :, 0].ravel(), hu[:, :, -1].ravel()])
     values, counts = np.unique(edges, return_counts=True)
