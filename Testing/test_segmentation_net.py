@@ -317,3 +317,15 @@ def test_installing_new_weights_drops_the_old_weights_figures(tmp_path, monkeypa
     assert other["version"] == "2.1.0" and other["metrics"] == {}
     assert "training" not in other and "blood_probability_threshold" not in other
     assert net.blood_threshold() == net.BLOOD_PROBABILITY_THRESHOLD
+
+
+def test_net_grid_brain_of_a_small_zero_filled_skull_stripped_scan():
+    """A field of view under the network's 224 mm is padded with air on the network grid; the brain
+    mask must still find a skull-stripped scan's 0 HU fill and leave it outside."""
+    z, y, x = np.indices((12, 190, 190))
+    brain = ((y - 95) / 80.0) ** 2 + ((x - 95) / 65.0) ** 2 < 1.0
+    hu = np.where(brain, 32.0, 0.0).astype(np.float32)
+    planes, geom, _ = net.prepare_slices(hu, (5.0, 1.0, 1.0))
+    assert planes[0, 1, 0, 0] == net.AIR_HU  # padded
+    got = net.net_grid_brain(planes, geom, 5.0)
+    assert abs(int(got.sum()) - int(brain.sum())) < 0.03 * brain.sum()

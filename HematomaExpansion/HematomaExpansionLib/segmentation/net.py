@@ -377,7 +377,7 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
     labels = _labels_on_slices(prob, geom, hu.shape[0], n)
     if post and labels.any():
         # intracranial mask computed on the (cheaper) 1 mm network grid of the slabs, then mapped back
-        brain_net = brain_mask_canonical(planes[:, 1], (spacing[0] * n, NET_PIXEL_MM, NET_PIXEL_MM))
+        brain_net = net_grid_brain(planes, geom, spacing[0] * n)
         brain_net = ndi.binary_dilation(brain_net, iterations=2).astype(np.float32)[:, None]
         brain = _labels_on_slices(brain_net, geom, hu.shape[0], n, background_channel=False) > 0
         del planes, prob
@@ -385,6 +385,18 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
         labels = refine_with_anatomy(labels, hu, spacing, brain)
         labels = absorb_ivh_specks(labels, spacing)
     return labels
+
+
+def net_grid_brain(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> np.ndarray:
+    """Intracranial mask on the network grid, measured on the scan's own pixels only: a field of view
+    under ``NET_SIZE`` mm is padded with air there, and that padding would hide a skull-stripped
+    scan's 0 HU fill from ``fill_background`` (it looks for it on the image's edges)."""
+    r0, c0 = geom.offset
+    rows = slice(max(0, -r0), min(NET_SIZE, geom.resized_hw[0] - r0))
+    cols = slice(max(0, -c0), min(NET_SIZE, geom.resized_hw[1] - c0))
+    brain = np.zeros(planes[:, 1].shape, bool)
+    brain[:, rows, cols] = brain_mask_canonical(planes[:, 1, rows, cols], (slice_mm, NET_PIXEL_MM, NET_PIXEL_MM))
+    return brain
 
 
 def _labels_on_slices(maps: np.ndarray, geom: SliceGeometry, n_slices: int, n: int, background_channel: bool = True,
