@@ -73,7 +73,7 @@ def test_real_hemorrhage_head_as_background_keeps_its_own_blood_labelled():
 
     head, own = delineated_head(str(config.shared_data_dir()), "mistie_0034.nii.gz")
     assert 30.0 < float((own > 0).sum() * head.voxel_volume_ml) < 60.0  # the real ICH + IVH
-    case = simulate_case(3, "train", "standard", background="mistie_0034.nii.gz")
+    case = simulate_case(3, "train", "standard", derive=False, background="mistie_0034.nii.gz")
     assert case.meta["own_blood_ml"] > 30.0
     assert ((case.labels > 0) | ~(own > 0)).all()  # its own blood stays labelled
     new = (case.labels > 0) & ~(own > 0)
@@ -81,6 +81,36 @@ def test_real_hemorrhage_head_as_background_keeps_its_own_blood_labelled():
     # new lesions are placed away from the real hemorrhage
     dist = ndi.distance_transform_edt(~(head.to_canonical_array(own) > 0), sampling=head.canonical_spacing())
     assert float(np.median(dist[head.to_canonical_array(new.astype(np.uint8)) > 0])) > OWN_BLOOD_MARGIN_MM
+
+
+def test_real_hemorrhage_head_derived_moves_its_own_blood_with_the_head():
+    """A delineated head gets the same geometric augmentation as the lesion-free heads (mirror,
+    rotation, scale, elastic): its own blood's labels move with the image, and the zone around them
+    stays out of lesion placement."""
+    if not (config.shared_data_dir() / "realct" / "mistie_0034.nii.gz").exists():
+        pytest.skip(f"mistie_0034 not found under {config.shared_data_dir()} (set HEMEXP_SHARED_DATA)")
+    from scipy import ndimage as ndi
+
+    from HematomaExpansionLib.simulation.backgrounds import OWN_BLOOD_MARGIN_MM, anatomy, delineated_head, derive_background
+
+    head, own = delineated_head(str(config.shared_data_dir()), "mistie_0034.nii.gz")
+    bg = derive_background(head, np.random.default_rng(5), elastic_rng=np.random.default_rng(6), own_blood=own)
+    moved = bg.metadata["own_blood"] > 0
+    assert not np.array_equal(moved, own > 0)  # the geometry did change
+    v0, v1 = (own > 0).sum() * head.voxel_volume_ml, moved.sum() * bg.voxel_volume_ml
+    assert 0.7 * v0 < v1 < 1.4 * v0  # scale ±8 %, anisotropy ±6 % a side
+    def blood_like(region):
+        return float(((bg.array[region] > 35.0) & (bg.array[region] < 100.0)).mean())
+
+    assert blood_like(moved) > 0.8  # the labels sit on the moved clot ...
+    assert blood_like((own > 0) & ~moved) < 0.5  # ... not where it was before
+    an = anatomy(bg)
+    dist = ndi.distance_transform_edt(~bg.to_canonical_array(moved), sampling=an.spacing)
+    assert an.parenchyma.any()
+    # the kept-out zone moved too (nearest-neighbour resampling: within a slice of the margin)
+    assert float(dist[an.parenchyma].min()) > OWN_BLOOD_MARGIN_MM - max(an.spacing)
+    case = simulate_case(3, "train", "standard", background="mistie_0034.nii.gz")
+    assert case.meta["derived"] is not None and case.meta["own_blood_ml"] > 30.0
 
 
 def test_midline_structures_follow_a_turned_head():

@@ -35,6 +35,19 @@ def cohort(tmp_path_factory):
     return d
 
 
+def _predictions(report_dir) -> list[dict[str, str]]:
+    import csv
+
+    with open(report_dir / "predictions.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _auc(rows) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score([int(r["label"]) for r in rows], [float(r["probability"]) for r in rows]))
+
+
 def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
     models = tmp_path / "models"
@@ -50,6 +63,11 @@ def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, m
         assert key in fusion, key
     assert report["meta"]["feature_masks"] == "given baseline masks"
     assert report["meta"]["n_patients"] == N_CASES - 1
+    oof = _predictions(tmp_path / "cv")
+    assert len(oof) == N_CASES and {r["case_id"] for r in oof} == {f"c{i}" for i in range(N_CASES)}
+    assert _auc(oof) == pytest.approx(fusion["auc"], abs=1e-4)  # the out-of-fold scores behind the report
+    folds = {r["patient_id"]: r["fold"] for r in oof if r["patient_id"] == "P0"}
+    assert len(folds) == 1  # one patient's scans score in one fold
     manifest = json.loads((models / "manifest.json").read_text())
     entry = manifest["models"]["expansion-conventional"]
     assert entry["version"] == "0.1.0" and entry["metrics"]["cv_auc"] == round(out["cv_auc"], 4)
@@ -61,6 +79,10 @@ def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, m
     assert ev["auc"] > 0.8 and 0 <= ev["brier"] <= 1
     held = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert held["meta"]["model_version"] == "0.1.0"
+    rows = _predictions(tmp_path / "ev")
+    assert ev["predictions_csv"] == str(tmp_path / "ev" / "predictions.csv") and len(rows) == N_CASES
+    assert _auc(rows) == pytest.approx(ev["auc"], abs=1e-4)
+    assert all(r["variant"] == "full" and r["volume_only_probability"] != "" for r in rows)
 
     from HematomaExpansionLib.segmentation import net as segmentation_net
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import math
@@ -57,6 +58,35 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "—" if math.isnan(v) else f"{v:.3f}"
     return html.escape(str(v))
+
+
+PREDICTION_COLUMNS = ("case_id", "patient_id", "label", "probability", "volume_only_probability",
+                      "bat_probability", "bat_score", "variant", "fold")
+
+
+def write_predictions(out_dir: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """``predictions.csv`` beside the report: one row per case (``PREDICTION_COLUMNS``; empty where
+    not applicable), so a reader can recompute any figure, compare two models on the same patients
+    (e.g. DeLong) or look up the cases a model ranks worst."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "predictions.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=PREDICTION_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _csv_value(r.get(k)) for k in PREDICTION_COLUMNS})
+    return path
+
+
+def _csv_value(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "" if not math.isfinite(float(v)) else round(float(v), 6)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
 
 
 def write_report(out_dir: str | Path, title: str, results: dict[str, dict[str, Any]], meta: dict[str, Any],

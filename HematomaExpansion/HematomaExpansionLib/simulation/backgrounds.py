@@ -97,6 +97,7 @@ def delineated_head(data_dir: str, name: str) -> tuple[CTImage, np.ndarray]:
     zone = ndi.distance_transform_edt(~(ct.to_canonical_array(own) > 0), sampling=an.spacing) <= OWN_BLOOD_MARGIN_MM
     an.parenchyma &= ~zone
     an.ventricles &= ~zone
+    ct.metadata["_own_blood_zone"] = zone
     return ct, own
 
 
@@ -119,9 +120,10 @@ def anatomy(background: CTImage) -> Anatomy:
     hu = background.to_canonical_array()
     sp = background.canonical_spacing()
     pre = background.metadata.get("_anatomy_labels")
+    kept_out = None
     if isinstance(pre, np.ndarray) and pre.shape == background.shape:
         lab = background.to_canonical_array(pre)
-        brain, vent = lab >= 1, lab == 2
+        brain, vent, kept_out = lab >= 1, lab == 2, lab == ANATOMY_KEPT_OUT
     else:
         brain = brain_mask_canonical(hu, sp)
         vent = ventricle_mask_canonical(hu, brain, sp)
@@ -133,6 +135,8 @@ def anatomy(background: CTImage) -> Anatomy:
         sl = bounding_box(brain, (1, 1, 1))
         depth[sl] = ndi.distance_transform_edt(brain[sl], sampling=sp)
     par = brain & (depth >= PARENCHYMA_MARGIN_MM) & ~vent & (hu > CSF_HU[1] - 3)
+    if kept_out is not None:
+        par &= ~kept_out
     an = Anatomy(hu, sp, brain, par, vent, depth)
     background.metadata["_anatomy"] = an
     return an
@@ -141,6 +145,9 @@ def anatomy(background: CTImage) -> Anatomy:
 ANISOTROPY = 0.06  # per-axis scale on top of the global one (domain randomisation)
 ELASTIC_GRID_MM = 40.0  # correlation length of the elastic displacement
 ELASTIC_MM = 2.5  # SD of the displacement
+# anatomy label of a derived head: brain where no lesion may be placed (a delineated head's own blood
+# and OWN_BLOOD_MARGIN_MM around it); 1 = brain, 2 = ventricles
+ANATOMY_KEPT_OUT = 3
 
 
 def _elastic_field(head: CTImage, rng: np.random.Generator, sd_mm: float) -> sitk.Transform:
@@ -158,12 +165,15 @@ def _elastic_field(head: CTImage, rng: np.random.Generator, sd_mm: float) -> sit
 
 
 def derive_background(head: CTImage, rng: np.random.Generator, strength: float = 1.0,
-                      elastic_rng: np.random.Generator | None = None) -> CTImage:
-    """A new lesion-free head from a real one: mirror, small rotation/scale, HU offset (same grid).
+                      elastic_rng: np.random.Generator | None = None,
+                      own_blood: np.ndarray | None = None) -> CTImage:
+    """A new head from a real one: mirror, small rotation/scale, HU offset (same grid).
 
     ``elastic_rng`` (domain randomisation) adds a per-axis scale (±``ANISOTROPY``) and a smooth
     elastic deformation (smooth random displacement field, correlation ``ELASTIC_GRID_MM``, SD ``ELASTIC_MM``), drawn
     from that generator so ``rng``'s stream (and every other draw of the case) is unchanged.
+    ``own_blood``: the labels of a delineated head's own hemorrhage (``delineated_head``), moved with
+    the head into ``metadata["own_blood"]``; the zone around it stays out of lesion placement.
     """
     c = center_lps(head)
     angles = rng.uniform(-12, 12, 3) * strength * np.array([0.5, 0.5, 1.0])  # roll, pitch, yaw (deg)
@@ -189,11 +199,19 @@ def derive_background(head: CTImage, rng: np.random.Generator, strength: float =
     arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all)
     an = anatomy(head)
     lab = (an.brain.astype(np.uint8) + an.ventricles.astype(np.uint8))
+    zone = head.metadata.get("_own_blood_zone")
+    if isinstance(zone, np.ndarray):
+        lab[zone & an.brain] = ANATOMY_KEPT_OUT
     lab_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
                        interp=sitk.sitkNearestNeighbor, default=0, array=head.from_canonical_array(lab),
                        pixel=None)
     depth_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
                          default=0, array=head.from_canonical_array(an.depth)) / scale
+    moved_blood = None
+    if own_blood is not None:
+        moved_blood = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
+                               interp=sitk.sitkNearestNeighbor, default=0, array=np.asarray(own_blood, np.uint8),
+                               pixel=None).astype(np.uint8)
     offset = rng.uniform(-3.0, 3.0) * strength
     soft = (arr > -50) & (arr < 150)
     arr = arr.astype(np.float32)
@@ -203,4 +221,6 @@ def derive_background(head: CTImage, rng: np.random.Generator, strength: float =
                       "angles_deg": [round(float(a), 2) for a in angles], "scale": round(float(scale), 3),
                       "mirror": bool(mirror), "hu_offset": round(float(offset), 2), **derived_extra},
                    "_anatomy_labels": lab_arr.astype(np.uint8), "_anatomy_depth": depth_arr.astype(np.float32)})
+    if moved_blood is not None:
+        out.metadata["own_blood"] = moved_blood
     return out

@@ -49,7 +49,7 @@ def simulate_case(seed: int, split: str = "train", variant: str | None = None,
     randomisation (``simulation.domain``: scanner appearance, hard negatives, elastic anatomy),
     drawn from a random stream of its own, so lesion shape/placement/variant are the same with
     and without it. ``background``: one of ``HEMORRHAGE_HEADS`` instead of the lesion-free heads
-    (its own delineated blood is part of the labels; its geometry is not derived).
+    (its own delineated blood is part of the labels and moves with the derived geometry).
     """
     rng = np.random.default_rng([int(seed), 0 if split == "train" else 1])
     if variant is None:
@@ -59,14 +59,15 @@ def simulate_case(seed: int, split: str = "train", variant: str | None = None,
     own = None
     if background is not None:
         head, own = delineated_head(str(resolve_data_dir(data_dir)), background)
-        derive = False
     else:
         heads = shared_background_heads(str(resolve_data_dir(data_dir)))
         if not heads:
             raise FileNotFoundError(f"no background head CT under {resolve_data_dir(data_dir) / 'realct'}")
         head = heads[int(rng.integers(len(heads)))]  # shared, read-only; anatomy cached on it
     drng = np.random.default_rng([int(seed), 0 if split == "train" else 1, 17])
-    bg = derive_background(head, rng, elastic_rng=drng if domain else None) if derive else head
+    bg = derive_background(head, rng, elastic_rng=drng if domain else None, own_blood=own) if derive else head
+    if derive and own is not None:
+        own = bg.metadata["own_blood"]
     meta: dict[str, Any] = {"seed": int(seed), "split": split, "variant": variant,
                             "background": head.metadata.get("background", ""), "derived": bg.metadata.get("derived")}
     empty = np.zeros(bg.shape, bool)

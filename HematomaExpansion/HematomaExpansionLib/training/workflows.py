@@ -15,7 +15,7 @@ from ..core.errors import CohortError
 from ..expansion.classifier import best_threshold
 from ..expansion.predictor import ExpansionPredictor
 from ..features.clinical import clinical_features
-from ..outputs.metrics_report import write_report
+from ..outputs.metrics_report import write_predictions, write_report
 from ..segmentation.dispatch import describe_method
 from .cnn import add_oof_deep_features
 from .cohort import read_cohort
@@ -69,6 +69,10 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "feature_masks": feature_masks, **labelled.meta()}
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
+    write_predictions(report_dir, [
+        {"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": p,
+         "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "fold": int(k)}
+        for c, t, p, pv, pb, b, k in zip(cases, y, cv["oof"], cv["oof_volume"], cv["oof_bat"], cv["bat"], cv["folds"])])
     out = {"report_json": str(jpath), "report_html": str(hpath), "cv_auc": res["fusion model (CV)"]["auc"],
            "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"],
            "n_cases": len(y), "skipped": len(labelled.skipped)}
@@ -114,21 +118,29 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
     res = {f"{pred.model_id} (held-out)": evaluate_scores(y, p, thr)}
     base = pred.model.get("baselines", {})
     vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
+    p_vol = p_bat = np.full(len(y), np.nan)
     if "volume_only" in base:
         b = base["volume_only"]
-        res["volume only"] = evaluate_scores(y, 1 / (1 + np.exp(-(b["coef"] * vol + b["intercept"]))), thr)
+        p_vol = 1 / (1 + np.exp(-(b["coef"] * vol + b["intercept"])))
+        res["volume only"] = evaluate_scores(y, p_vol, thr)
     bat = bat_values(feats, cases)
     if "bat" in base and np.isfinite(bat).all():
         b = base["bat"]
-        res["BAT score (logistic)"] = evaluate_scores(y, 1 / (1 + np.exp(-(b["coef"] * bat + b["intercept"]))), thr)
+        p_bat = 1 / (1 + np.exp(-(b["coef"] * bat + b["intercept"])))
+        res["BAT score (logistic)"] = evaluate_scores(y, p_bat, thr)
     meta = {"cohort": str(cohort), "definition": definition, "model_id": pred.model_id, "model_version": pred.version,
             "n_cases": len(y), "n_expanding": int(y.sum()), "variants_used": {v: variants.count(v) for v in set(variants)},
             "feature_masks": describe_feature_masks(cases), **labelled.meta(),
             "model_training": pred.model.get("training", {})}
     jpath, hpath = write_report(report_dir, f"Expansion model — evaluation on {Path(cohort).name} ({definition})",
                                            res, meta, f"{pred.model_id} (held-out)")
+    ppath = write_predictions(report_dir, [
+        {"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": pr,
+         "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "variant": v}
+        for c, t, pr, pv, pb, b, v in zip(cases, y, p, p_vol, p_bat, bat, variants)])
     main = res[f"{pred.model_id} (held-out)"]
-    return {"report_json": str(jpath), "report_html": str(hpath), "auc": main["auc"], "auc_ci95": main["auc_ci95"],
+    return {"report_json": str(jpath), "report_html": str(hpath), "predictions_csv": str(ppath),
+            "auc": main["auc"], "auc_ci95": main["auc_ci95"],
             "volume_only_auc": res.get("volume only", {}).get("auc"), "calibration_slope": main["calibration_slope"],
             "calibration_intercept": main["calibration_intercept"], "average_precision": main["average_precision"],
             "brier": main["brier"], "at_threshold": main["at_threshold"], "n_cases": len(y),
