@@ -8,7 +8,7 @@
 # (reports copied next to the model): on the true masks (heldout_report_DEF.*: a perfectly edited
 # segmentation) and on the bundled segmenter's masks (heldout_report_pipeline_masks_DEF.*: end to end).
 # The image features and the masks' volumes (labels) are measured once and cached; each definition gets its own labels, CNN and classifier.
-# Environment: N_TRAIN (1024), N_TEST (200), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
+# Environment: N_TRAIN (1024), N_TEST (500; 200 up to the 2.2.0 build), WORKERS (2), WORK (work-data), CNN (1 = fuse the 2.5D CNN),
 # DEFINITIONS ("conventional large revised1 revised2"),
 # MASK_SOURCE (given = features on the true masks, the bundled 2.2.0; auto = on the bundled
 # segmenter's masks: scripts/compare_mask_sources.py favours them on the training cohort by 0.014-0.021
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 WORK=${WORK:-work-data}
 N_TRAIN=${N_TRAIN:-1024}
-N_TEST=${N_TEST:-200}
+N_TEST=${N_TEST:-500}
 WORKERS=${WORKERS:-2}
 MODEL_VERSION=${MODEL_VERSION:-2.2.0}
 DEFINITIONS=${DEFINITIONS:-conventional large revised1 revised2}
