@@ -196,22 +196,21 @@ def derive_background(head: CTImage, rng: np.random.Generator, strength: float =
         aff.SetMatrix([float(v) for v in (m @ np.diag(1.0 / aniso)).ravel()])
         tx_all = sitk.CompositeTransform([aff, _elastic_field(head, elastic_rng, ELASTIC_MM * strength)])
         derived_extra = {"anisotropy": [round(float(a), 3) for a in aniso], "elastic_mm": ELASTIC_MM * strength}
-    arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all)
+    # every map of the head moves onto its own grid by the same transform
+    warp = functools.partial(resample, head, head.shape[::-1], head.spacing, head.origin, head.direction,
+                             transform=tx_all)
+    arr = warp()
     an = anatomy(head)
     lab = (an.brain.astype(np.uint8) + an.ventricles.astype(np.uint8))
     zone = head.metadata.get("_own_blood_zone")
     if isinstance(zone, np.ndarray):
         lab[zone & an.brain] = ANATOMY_KEPT_OUT
-    lab_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
-                       interp=sitk.sitkNearestNeighbor, default=0, array=head.from_canonical_array(lab),
-                       pixel=None)
-    depth_arr = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
-                         default=0, array=head.from_canonical_array(an.depth)) / scale
+    lab_arr = warp(interp=sitk.sitkNearestNeighbor, default=0, array=head.from_canonical_array(lab), pixel=None)
+    depth_arr = warp(default=0, array=head.from_canonical_array(an.depth)) / scale
     moved_blood = None
     if own_blood is not None:
-        moved_blood = resample(head, head.shape[::-1], head.spacing, head.origin, head.direction, transform=tx_all,
-                               interp=sitk.sitkNearestNeighbor, default=0, array=np.asarray(own_blood, np.uint8),
-                               pixel=None).astype(np.uint8)
+        moved_blood = warp(interp=sitk.sitkNearestNeighbor, default=0, array=np.asarray(own_blood, np.uint8),
+                           pixel=None).astype(np.uint8)
     offset = rng.uniform(-3.0, 3.0) * strength
     soft = (arr > -50) & (arr < 150)
     arr = arr.astype(np.float32)
