@@ -280,9 +280,9 @@ def test_dense_band_along_the_posterior_fossa_rejected_thick_cerebellar_clot_kep
     assert v["height_fraction"] > A.DURAL_BAND_HIGHEST and v["reject"] != "dural_band"
 
 
-def test_ivh_specks_on_a_clot_become_iph_real_extension_and_lone_ivh_stay():
+def test_ivh_specks_and_lobes_on_a_clot_become_iph_real_extension_and_lone_ivh_stay():
     from HematomaExpansionLib.core.results import IVH_PRESENT_MIN_ML
-    from HematomaExpansionLib.segmentation.compartments import absorb_ivh_specks
+    from HematomaExpansionLib.segmentation.compartments import CLOT_CONTACT_MIN_FRACTION, absorb_ivh_on_clot
 
     shape = (30, 120, 120)
     labels = np.zeros(shape, np.uint8)
@@ -290,13 +290,25 @@ def test_ivh_specks_on_a_clot_become_iph_real_extension_and_lone_ivh_stay():
     labels[clot] = LABEL_IPH
     speck = _ball(shape, (15, 60, 30), 2.0) & clot  # a few voxels of "IVH" on the clot's edge
     labels[speck] = LABEL_IVH
-    extension = _ball(shape, (15, 60, 58), 7.0) & ~clot  # blood run into a ventricle from the clot
+    lobe = _ball(shape, (15, 48, 40), 5.0) & clot  # a lobe of the clot's rim called IVH
+    labels[lobe] = LABEL_IVH
+    # blood run into a ventricle: a cast along the horn, meeting the clot where it broke through
+    extension = np.zeros(shape, bool)
+    extension[12:19, 56:65, 53:100] = True
+    extension &= ~clot
     labels[extension] = LABEL_IVH
     lone = _ball(shape, (15, 20, 90), 2.0)  # a small cast in another horn, touching no clot
     labels[lone] = LABEL_IVH
     vml = float(np.prod(SP)) / 1000.0
-    assert speck.sum() * vml < IVH_PRESENT_MIN_ML <= extension.sum() * vml and lone.sum() * vml < IVH_PRESENT_MIN_ML
-    out = absorb_ivh_specks(labels, SP)
-    assert (out[speck] == LABEL_IPH).all()
+    assert speck.sum() * vml < IVH_PRESENT_MIN_ML <= min(extension.sum(), lobe.sum()) * vml
+    assert lone.sum() * vml < IVH_PRESENT_MIN_ML
+    out = absorb_ivh_on_clot(labels, SP)
+    assert (out[speck] == LABEL_IPH).all() and (out[lobe] == LABEL_IPH).all()
     assert (out[extension] == LABEL_IVH).all() and (out[lone] == LABEL_IVH).all()
     assert ((out > 0) == (labels > 0)).all()  # only the compartment changes, never the blood
+
+    def clot_share(piece):
+        shell = ndi.binary_dilation(piece, np.ones((3, 3, 3), bool)) & ~piece
+        return (labels[shell] == LABEL_IPH).mean()
+
+    assert clot_share(lobe) >= CLOT_CONTACT_MIN_FRACTION > clot_share(extension) > 0

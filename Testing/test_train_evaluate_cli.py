@@ -64,6 +64,7 @@ def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, m
     assert report["meta"]["feature_masks"] == "given baseline masks"
     assert report["meta"]["n_patients"] == N_CASES - 1
     oof = _predictions(tmp_path / "cv")
+    assert out["predictions_csv"] == str(tmp_path / "cv" / "predictions.csv")
     assert len(oof) == N_CASES and {r["case_id"] for r in oof} == {f"c{i}" for i in range(N_CASES)}
     assert _auc(oof) == pytest.approx(fusion["auc"], abs=1e-4)  # the out-of-fold scores behind the report
     folds = {r["patient_id"]: r["fold"] for r in oof if r["patient_id"] == "P0"}

@@ -49,7 +49,7 @@ from ..core.errors import ModelError
 from ..core.hashing import sha256_file
 from ..core.results import LABEL_IPH, LABEL_IVH
 from .anatomy_filter import refine_with_anatomy
-from .compartments import absorb_ivh_specks
+from .compartments import absorb_ivh_on_clot
 from .density_filter import postprocess
 from .slabs import slab_factor, to_slabs, to_slices
 
@@ -63,7 +63,7 @@ AIR_HU = -1024.0
 
 BLOOD_PROBABILITY_THRESHOLD = 0.5
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-9"
+POSTPROCESS_VERSION = "post-10"
 
 INFER_BATCH = 32
 
@@ -383,7 +383,7 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
         del planes, prob
         labels = postprocess(labels, hu, spacing, brain)
         labels = refine_with_anatomy(labels, hu, spacing, brain)
-        labels = absorb_ivh_specks(labels, spacing)
+        labels = absorb_ivh_on_clot(labels, spacing)
     return labels
 
 

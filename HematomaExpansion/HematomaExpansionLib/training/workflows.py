@@ -69,11 +69,11 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "feature_masks": feature_masks, **labelled.meta()}
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
-    write_predictions(report_dir, [
+    ppath = write_predictions(report_dir, [
         {"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": p,
          "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "fold": int(k)}
         for c, t, p, pv, pb, b, k in zip(cases, y, cv["oof"], cv["oof_volume"], cv["oof_bat"], cv["bat"], cv["folds"])])
-    out = {"report_json": str(jpath), "report_html": str(hpath), "cv_auc": res["fusion model (CV)"]["auc"],
+    out = {"report_json": str(jpath), "report_html": str(hpath), "predictions_csv": str(ppath), "cv_auc": res["fusion model (CV)"]["auc"],
            "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"],
            "n_cases": len(y), "skipped": len(labelled.skipped)}
     if save:
