@@ -72,7 +72,7 @@ def write_predictions(out_dir: str | Path, rows: list[dict[str, Any]]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "predictions.csv"
     with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=PREDICTION_COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(fh, fieldnames=PREDICTION_COLUMNS)
         w.writeheader()
         for r in rows:
             w.writerow({k: _csv_value(r.get(k)) for k in PREDICTION_COLUMNS})

@@ -94,6 +94,11 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     return out
 
 
+def _baseline_probability(baseline: dict[str, float], x: np.ndarray) -> np.ndarray:
+    """A stored one-feature logistic baseline (``fit_model``'s ``baselines``) applied to ``x``."""
+    return 1 / (1 + np.exp(-(baseline["coef"] * x + baseline["intercept"])))
+
+
 def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, model_id: str | None = None,
                    report_dir: str = "evaluate-report", threshold: float | None = None, use_cache: bool = True,
                    progress: bool = True, workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
@@ -120,13 +125,11 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
     vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
     p_vol = p_bat = np.full(len(y), np.nan)
     if "volume_only" in base:
-        b = base["volume_only"]
-        p_vol = 1 / (1 + np.exp(-(b["coef"] * vol + b["intercept"])))
+        p_vol = _baseline_probability(base["volume_only"], vol)
         res["volume only"] = evaluate_scores(y, p_vol, thr)
     bat = bat_values(feats, cases)
     if "bat" in base and np.isfinite(bat).all():
-        b = base["bat"]
-        p_bat = 1 / (1 + np.exp(-(b["coef"] * bat + b["intercept"])))
+        p_bat = _baseline_probability(base["bat"], bat)
         res["BAT score (logistic)"] = evaluate_scores(y, p_bat, thr)
     meta = {"cohort": str(cohort), "definition": definition, "model_id": pred.model_id, "model_version": pred.version,
             "n_cases": len(y), "n_expanding": int(y.sum()), "variants_used": {v: variants.count(v) for v in set(variants)},
