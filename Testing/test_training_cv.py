@@ -96,6 +96,25 @@ def test_feature_cache_of_unmasked_cases_follows_the_segmentation_model(tmp_path
     assert before[1] == after[1]  # a given mask does not depend on the segmenter
 
 
+def test_a_post_processing_constant_changed_in_the_source_invalidates_cached_auto_masks(tmp_path):
+    """Tuning a threshold without bumping POSTPROCESS_VERSION must not reuse masks cached with the old value."""
+    import shutil
+    from pathlib import Path
+
+    from HematomaExpansionLib.training import feature_cache
+
+    lib = Path(feature_cache.__file__).resolve().parents[1]
+    for pkg in feature_cache.SEGMENTATION_CODE_PACKAGES:
+        shutil.copytree(lib / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    assert feature_cache.segmentation_code_fingerprint(tmp_path) == feature_cache.segmentation_code_fingerprint()
+    path = tmp_path / "segmentation" / "compartments.py"
+    source = path.read_text()
+    assert "CLOT_CONTACT_MIN_FRACTION = 0.2" in source
+    path.write_text(source.replace("CLOT_CONTACT_MIN_FRACTION = 0.2", "CLOT_CONTACT_MIN_FRACTION = 0.15"))
+    assert feature_cache.segmentation_code_fingerprint(tmp_path) != feature_cache.segmentation_code_fingerprint()
+    assert feature_cache.segmentation_code_fingerprint() in feature_cache.auto_segmentation_identity()
+
+
 def test_parallel_extraction_with_auto_segmentation_after_torch_started(tmp_path):
     """The evaluate/train path: the parent has already run torch (a model was loaded) when the worker
     pool starts, and the workers segment with torch. With forked workers this hung forever."""

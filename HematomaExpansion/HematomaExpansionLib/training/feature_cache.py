@@ -31,10 +31,23 @@ from ..segmentation.net import manifest_entry
 from .cohort import Case
 
 
+SEGMENTATION_CODE_PACKAGES = ("segmentation", "anatomy")
+
+
+def segmentation_code_fingerprint(root: Path | None = None) -> str:
+    """sha256 over the source of the packages that make an automatic mask (under ``root``, default this
+    library). A post-processing constant changed without a new ``POSTPROCESS_VERSION`` would otherwise
+    leave stale masks and features cached."""
+    root = Path(__file__).resolve().parents[1] if root is None else root
+    files = sorted(f for pkg in SEGMENTATION_CODE_PACKAGES for f in (root / pkg).glob("*.py"))
+    return sha256_text("".join(f"{f.relative_to(root)}:{sha256_file_cached(f)}" for f in files))[:16]
+
+
 def auto_segmentation_identity() -> str:
-    """What segments cases without a mask: method, model version, post-processing, threshold and weights'
-    sha256 (so cached features are recomputed when the bundled segmentation model changes)."""
-    ident = f"auto-segmentation: {describe_method('auto')}"
+    """What segments cases without a mask: method, model version, post-processing, threshold, weights'
+    sha256 and the segmentation code's fingerprint (so cached masks and features are recomputed when any
+    of them changes)."""
+    ident = f"auto-segmentation: {describe_method('auto')} code {segmentation_code_fingerprint()}"
     if resolve_method("auto") == "net":
         entry = manifest_entry()
         ident += f" sha256 {entry[1].get('sha256', '') if entry else ''}"
