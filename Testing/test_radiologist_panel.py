@@ -210,6 +210,27 @@ def test_segmentation_in_a_subprocess_is_the_in_process_one(small_sample_case, t
     assert not list(tmp_path.iterdir())  # temporary files removed
 
 
+def test_a_density_calibration_in_the_subprocess_reaches_the_panel_result(small_sample_case, tmp_path):
+    from HematomaExpansionLib.core.ct_image import CTImage
+    from HematomaExpansionLib.segmentation import net
+
+    if not net.weights_available():
+        pytest.skip("bundled segmentation weights not found (models/manifest.json)")
+    ct, _, _ = small_sample_case
+    hu = ct.array.copy()
+    hu[(hu > -50) & (hu < 150)] += 20.0  # a scanner reading soft tissue 20 HU higher
+    bright = CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), "bright.nii.gz")
+    labels = background.segment_in_subprocess(bright, "net", pump=lambda elapsed: True, python=sys.executable,
+                                              workdir=tmp_path)
+    report = bright.metadata["segmentation_calibration"]
+    assert report["density_shift_hu"] < 0
+    in_process = CTImage(hu, ct.spacing, ct.origin, ct.direction.copy())
+    np.testing.assert_array_equal(labels, segment(in_process, "net"))
+    assert in_process.metadata["segmentation_calibration"] == report
+    assert background._summary('log line\n{"segmentation_calibration": {"density_shift_hu": -3.0}}\n') == {
+        "segmentation_calibration": {"density_shift_hu": -3.0}}
+
+
 def test_cancel_kills_the_subprocess():
     task = background.SubprocessTask([sys.executable, "-c", "import time; time.sleep(60)"]).start()
     t0 = time.monotonic()

@@ -329,3 +329,48 @@ def test_net_grid_brain_of_a_small_zero_filled_skull_stripped_scan():
     assert planes[0, 1, 0, 0] == net.AIR_HU  # padded
     got = net.net_grid_brain(planes, geom, 5.0)
     assert abs(int(got.sum()) - int(brain.sum())) < 0.03 * brain.sum()
+
+
+def test_parenchyma_median_is_unbiased_on_a_scanner_reading_brain_bright():
+    from HematomaExpansionLib.anatomy.brain import brain_reference_hu, parenchyma_median_hu
+
+    rng = np.random.default_rng(0)
+    brain = np.ones((4, 40, 40), bool)
+    for centre in (24.0, 36.0, 44.0):
+        hu = rng.normal(centre, 6.0, brain.shape).astype(np.float32)
+        assert abs(parenchyma_median_hu(hu, brain) - centre) < 0.5
+    # the fixed 15-50 HU window alone cuts the top of a bright brain off
+    assert brain_reference_hu(hu, brain, step=1) < 43.0
+
+
+def test_calibration_shift_moves_only_scans_outside_the_trained_range():
+    lo, hi = net.BRAIN_CALIBRATION_HU
+    assert net.calibration_shift_hu(hi + 7.0) == -7.0
+    assert net.calibration_shift_hu((lo + hi) / 2) == 0.0
+    assert net.calibration_shift_hu(lo - 5.0) == 5.0
+    assert net.calibration_shift_hu(None) == 0.0
+    assert net.calibration_warning({"parenchyma_hu": hi + 7.0, "density_shift_hu": -7.0}).startswith(
+        f"brain parenchyma reads {hi + 7.0:.1f} HU, above")
+    assert net.calibration_warning({"parenchyma_hu": 22.0, "density_shift_hu": 0.0}) is None
+    hu = np.array([-1000.0, 5.0, 65.0, 900.0], np.float32)
+    assert net.shift_soft_tissue(hu, -7.0).tolist() == [-1000.0, -2.0, 58.0, 900.0]  # air and bone stay
+
+
+def test_a_skull_stripped_head_read_12_hu_brighter_gains_no_false_blood():
+    """Val seed 202005 (skull-stripped) on a scanner reading soft tissue 12 HU higher: without the density
+    calibration the network labelled 35 mL for a 7.2 mL lesion."""
+    _need_weights()
+    _need_data()
+    case = simulate_case(202005, split="val", domain=False)
+    assert case.meta["variant"] == "skullstrip"
+    hu = case.ct.array.copy()
+    hu[(hu > -50) & (hu < 150)] += 12.0
+    bright = CTImage(hu, case.ct.spacing, case.ct.origin, case.ct.direction.copy())
+    truth_ml = float((case.labels > 0).sum() * case.ct.voxel_volume_ml)
+    from HematomaExpansionLib.pipeline.run_case import run_pipeline
+
+    result = run_pipeline(bright, seg_method="net", score=False)
+    pred_ml = float((result.mask > 0).sum() * case.ct.voxel_volume_ml)
+    assert abs(pred_ml - truth_ml) < 1.0, (pred_ml, truth_ml)
+    assert bright.metadata["segmentation_calibration"]["density_shift_hu"] < -3.0
+    assert any("segmentation network was trained on" in w for w in result.warnings)  # every output carries it

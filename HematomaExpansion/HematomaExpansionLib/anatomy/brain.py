@@ -78,3 +78,18 @@ def brain_reference_hu(hu: np.ndarray, brain: np.ndarray, step: int = 2) -> floa
     sub = hu[::step, ::step, ::step][brain[::step, ::step, ::step]]
     sub = sub[(sub > BRAIN_REFERENCE_HU[0]) & (sub < BRAIN_REFERENCE_HU[1])]
     return float(np.median(sub)) if sub.size else None
+
+
+PARENCHYMA_HALF_WINDOW_HU = 17.5
+
+
+def parenchyma_median_hu(hu: np.ndarray, brain: np.ndarray) -> float | None:
+    """Median density of the brain parenchyma, unbiased on scanners that read it far from ours:
+    ``brain_reference_hu``'s fixed window first, then the median within ±PARENCHYMA_HALF_WINDOW_HU of
+    that (on a scanner reading brain 12 HU higher the fixed window cuts grey matter off its top)."""
+    first = brain_reference_hu(hu, brain, step=1)
+    if first is None:
+        return None
+    sub = hu[brain]
+    sub = sub[np.abs(sub - first) < PARENCHYMA_HALF_WINDOW_HU]
+    return float(np.median(sub))

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from ..core.errors import HematomaExpansionError
 from ..expansion.labels import DEFINITIONS
 from ..features.clinical import parse_clinical
-from ..features.measurement import measure
+from ..features.measurement import measure, scan_edge_warnings
 from ..io.ct_files import read_ct, write_labels
 from ..io.masks import read_mask
 from ..outputs.batch_summary import status_counts
@@ -24,6 +24,7 @@ from ..pipeline.batch_inputs import collect_cases
 from ..pipeline.executors import EXECUTORS
 from ..pipeline.run_case import run_pipeline
 from ..segmentation.dispatch import METHODS, resolve_method, segment
+from ..segmentation.net import calibration_warning
 from ..simulation.sample import make_sample_case
 
 
@@ -88,10 +89,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     labels = segment(ct, method=args.method)
     write_labels(ct, labels, args.output)
     m = measure(ct, labels)
+    calibration = ct.metadata.get("segmentation_calibration", {})
     print(json.dumps({
         "output": str(args.output), "method": resolve_method(args.method),
         "volume_ml": round(m.volume_ml, 3), "iph_volume_ml": round(m.iph_volume_ml, 3),
         "ivh_volume_ml": round(m.ivh_volume_ml, 3), "abc2_ml": round(m.abc2_ml, 3),
+        "segmentation_calibration": calibration,
+        "warnings": [w for w in (calibration_warning(calibration),) if w] + scan_edge_warnings(ct, labels),
         "seconds": round(time.perf_counter() - t0, 2),
     }))
     return 0

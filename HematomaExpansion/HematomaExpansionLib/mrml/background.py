@@ -12,6 +12,7 @@ itself sees plain arrays. Scripts keep the blocking calls of ``mrml.logic``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -172,4 +173,16 @@ def segment_in_subprocess(ct: CTImage, method: str = "auto", pump: Pump | None =
         wait_for(task.start(), pump)
         if not mask_path.exists():
             raise SegmentationError(f"the segmentation process wrote no mask; its output: {task.output()[-OUTPUT_TAIL_CHARS:]}")
+        ct.metadata["segmentation_calibration"] = _summary(task.output()).get("segmentation_calibration", {})
         return read_mask(mask_path, ct)
+
+
+def _summary(output: str) -> dict[str, Any]:
+    """The JSON summary line ``hematoma-expansion segment`` prints last ({} when there is none)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return {}
+    return {}

@@ -16,6 +16,7 @@ from ..expansion.predictor import ExpansionPredictor
 from ..features.clinical import CLINICAL_ALIASES
 from ..features.measurement import measure, scan_edge_warnings
 from ..segmentation.dispatch import describe_method, segment
+from ..segmentation.net import calibration_warning
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ def run_pipeline(
     if mask is None:
         labels = segment(ct, method=seg_method)
         mask_source = describe_method(seg_method)
+        note = calibration_warning(ct.metadata.get("segmentation_calibration", {}))
+        if note:
+            warnings.append(note)
     else:
         labels = validate_mask(ct, mask)
         mask_source = "user"

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..anatomy.brain import brain_mask_canonical
+from ..anatomy.brain import brain_mask_canonical, parenchyma_median_hu
 from ..core import model_registry
 from ..core.ct_image import CTImage
 from ..core.errors import ModelError
@@ -63,9 +63,19 @@ AIR_HU = -1024.0
 
 BLOOD_PROBABILITY_THRESHOLD = 0.5
 # bumped whenever post-processing changes what a given network output becomes (cached masks key on it)
-POSTPROCESS_VERSION = "post-10"
+POSTPROCESS_VERSION = "post-11"
 
 INFER_BATCH = 32
+
+# Density calibration. The network learned blood against parenchyma whose median (``parenchyma_median_hu``
+# on the 1 mm network grid) lay in about 20-30 HU: cranium_invesalius's scanner reads brain low, and the
+# data engine moves it ±6 HU. A scan whose parenchyma reads outside BRAIN_CALIBRATION_HU has its soft
+# tissue (SOFT_TISSUE_SHIFT_HU) shifted to the nearest bound in the network's input; inside it nothing
+# changes. Post-processing reads the scan's own HU: its density rules are relative to the scan's brain.
+# Without the shift a skull-stripped head read 8 HU brighter gained 4 mL of false blood, and 12 HU
+# brighter 28 mL (model card, post-11).
+BRAIN_CALIBRATION_HU = (18.0, 28.0)
+SOFT_TISSUE_SHIFT_HU = (-50.0, 150.0)
 
 
 # --- network ----------------------------------------------------------------------------------
@@ -368,16 +378,26 @@ def probabilities_to_labels(prob: np.ndarray, threshold: float | None = None) ->
     return np.where(blood, kind, 0).astype(np.uint8)
 
 
-def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True) -> np.ndarray:
-    """Labels on the canonical grid; thin slices are inferred on ``slabs.SLAB_MM`` slabs and mapped back."""
+def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True,
+                          report: dict | None = None) -> np.ndarray:
+    """Labels on the canonical grid; thin slices are inferred on ``slabs.SLAB_MM`` slabs and mapped back.
+    ``report`` (optional) receives ``parenchyma_hu`` and ``density_shift_hu`` (the network input's calibration)."""
     model = model if model is not None else load_model()
     n = slab_factor(spacing[0])
     planes, geom, _ = prepare_slices(to_slabs(hu, n), (spacing[0] * n,) + tuple(spacing[1:]))
+    # intracranial mask on the (cheaper) 1 mm network grid of the slabs: calibration, and mapped back for
+    # post-processing
+    brain_net = net_grid_brain(planes, geom, spacing[0] * n)
+    parenchyma = parenchyma_median_hu(planes[:, 1], brain_net) if brain_net.any() else None
+    shift = calibration_shift_hu(parenchyma)
+    if report is not None:
+        report.update(parenchyma_hu=None if parenchyma is None else round(parenchyma, 1), density_shift_hu=shift)
+    if shift:
+        log.info("parenchyma outside the trained density range: soft tissue shifted %+.1f HU for segmentation", shift)
+        shift_soft_tissue(planes, shift)
     prob = predict_probabilities(model, planes)
     labels = _labels_on_slices(prob, geom, hu.shape[0], n)
     if post and labels.any():
-        # intracranial mask computed on the (cheaper) 1 mm network grid of the slabs, then mapped back
-        brain_net = net_grid_brain(planes, geom, spacing[0] * n)
         brain_net = ndi.binary_dilation(brain_net, iterations=2).astype(np.float32)[:, None]
         brain = _labels_on_slices(brain_net, geom, hu.shape[0], n, background_channel=False) > 0
         del planes, prob
@@ -385,6 +405,33 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
         labels = refine_with_anatomy(labels, hu, spacing, brain)
         labels = absorb_ivh_on_clot(labels, spacing)
     return labels
+
+
+def calibration_shift_hu(parenchyma_hu: float | None) -> float:
+    """HU that bring a parenchyma median into ``BRAIN_CALIBRATION_HU`` (0 inside it, or without brain)."""
+    if parenchyma_hu is None:
+        return 0.0
+    lo, hi = BRAIN_CALIBRATION_HU
+    return round(float(np.clip(parenchyma_hu, lo, hi) - parenchyma_hu), 1)
+
+
+def calibration_warning(report: dict) -> str | None:
+    """The note every output carries when the density calibration moved a scan (None when it did not)."""
+    shift = report.get("density_shift_hu") or 0.0
+    if not shift:
+        return None
+    lo, hi = BRAIN_CALIBRATION_HU
+    side = "above" if shift < 0 else "below"
+    return (f"brain parenchyma reads {report['parenchyma_hu']:.1f} HU, {side} the {lo:.0f}-{hi:.0f} HU the segmentation "
+            f"network was trained on: its soft tissue was shifted {shift:+.1f} HU in the network's input only "
+            "(post-processing, volumes and features use the scan's own values); check the mask's borders")
+
+
+def shift_soft_tissue(hu: np.ndarray, shift: float) -> np.ndarray:
+    """Add ``shift`` to the soft-tissue voxels of ``hu`` in place (air and bone keep their values)."""
+    soft = (hu > SOFT_TISSUE_SHIFT_HU[0]) & (hu < SOFT_TISSUE_SHIFT_HU[1])
+    hu[soft] += shift
+    return hu
 
 
 def net_grid_brain(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> np.ndarray:
@@ -415,9 +462,12 @@ def _labels_on_slices(maps: np.ndarray, geom: SliceGeometry, n_slices: int, n: i
 
 
 def segment_net(ct: CTImage, model=None) -> np.ndarray:
-    """uint8 labels (0, LABEL_IPH, LABEL_IVH) on ``ct``'s exact grid."""
+    """uint8 labels (0, LABEL_IPH, LABEL_IVH) on ``ct``'s exact grid. A density calibration applied is noted
+    in ``ct.metadata["segmentation_calibration"]`` (``segment_net_canonical``'s report)."""
     hu = ct.to_canonical_array()
-    labels = segment_net_canonical(hu, ct.canonical_spacing(), model=model)
+    report: dict = {}
+    labels = segment_net_canonical(hu, ct.canonical_spacing(), model=model, report=report)
+    ct.metadata["segmentation_calibration"] = report
     out = ct.from_canonical_array(labels)
     assert out.shape == ct.shape
     return out.astype(np.uint8)

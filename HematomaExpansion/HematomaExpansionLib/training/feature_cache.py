@@ -30,7 +30,6 @@ from ..segmentation.dispatch import describe_method, resolve_method, segment
 from ..segmentation.net import manifest_entry
 from .cohort import Case
 
-
 SEGMENTATION_CODE_PACKAGES = ("segmentation", "anatomy")
 
 
