@@ -344,16 +344,18 @@ def test_parenchyma_median_is_unbiased_on_a_scanner_reading_brain_bright():
 
 
 def test_calibration_shift_moves_only_scans_outside_the_trained_range():
-    lo, hi = net.BRAIN_CALIBRATION_HU
-    assert net.calibration_shift_hu(hi + 7.0) == -7.0
-    assert net.calibration_shift_hu((lo + hi) / 2) == 0.0
-    assert net.calibration_shift_hu(lo - 5.0) == 5.0
-    assert net.calibration_shift_hu(None) == 0.0
-    assert net.calibration_warning({"parenchyma_hu": hi + 7.0, "density_shift_hu": -7.0}).startswith(
+    from HematomaExpansionLib.segmentation import calibration
+
+    lo, hi = calibration.BRAIN_CALIBRATION_HU
+    assert calibration.calibration_shift_hu(hi + 7.0) == -7.0
+    assert calibration.calibration_shift_hu((lo + hi) / 2) == 0.0
+    assert calibration.calibration_shift_hu(lo - 5.0) == 5.0
+    assert calibration.calibration_shift_hu(None) == 0.0
+    assert calibration.calibration_warning({"parenchyma_hu": hi + 7.0, "density_shift_hu": -7.0}).startswith(
         f"brain parenchyma reads {hi + 7.0:.1f} HU, above")
-    assert net.calibration_warning({"parenchyma_hu": 22.0, "density_shift_hu": 0.0}) is None
+    assert calibration.calibration_warning({"parenchyma_hu": 22.0, "density_shift_hu": 0.0}) is None
     hu = np.array([-1000.0, 5.0, 65.0, 900.0], np.float32)
-    assert net.shift_soft_tissue(hu, -7.0).tolist() == [-1000.0, -2.0, 58.0, 900.0]  # air and bone stay
+    assert calibration.shift_soft_tissue(hu, -7.0).tolist() == [-1000.0, -2.0, 58.0, 900.0]  # air and bone stay
 
 
 def test_a_skull_stripped_head_read_12_hu_brighter_gains_no_false_blood():

@@ -23,8 +23,8 @@ from ..pipeline.batch import BatchOptions, run_batch
 from ..pipeline.batch_inputs import collect_cases
 from ..pipeline.executors import EXECUTORS
 from ..pipeline.run_case import run_pipeline
+from ..segmentation.calibration import calibration_warning
 from ..segmentation.dispatch import METHODS, resolve_method, segment
-from ..segmentation.net import calibration_warning
 from ..simulation.sample import make_sample_case
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from ..core.ct_image import CTImage
 from ..core.results import Prediction
 from ..pipeline.run_case import run_pipeline
+from ..segmentation.calibration import calibration_warning
 from ..segmentation.dispatch import describe_method, segment
-from ..segmentation.net import calibration_warning
 from .background import Pump, ThreadTask, segment_in_subprocess, wait_for
 from .definitions import definition_argument
 from .heatmap import heatmap_to_volume_node

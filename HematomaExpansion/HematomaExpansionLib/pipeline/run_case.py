@@ -15,8 +15,8 @@ from ..core.results import Prediction
 from ..expansion.predictor import ExpansionPredictor
 from ..features.clinical import CLINICAL_ALIASES
 from ..features.measurement import measure, scan_edge_warnings
+from ..segmentation.calibration import calibration_warning
 from ..segmentation.dispatch import describe_method, segment
-from ..segmentation.net import calibration_warning
 
 log = logging.getLogger(__name__)
 

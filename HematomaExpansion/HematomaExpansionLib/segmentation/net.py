@@ -7,6 +7,8 @@ Input representation (``prepare_slices``), identical in training and inference:
   to ``NET_SIZE``×``NET_SIZE`` around the head's centre;
 - three HU planes per slice: the slice itself and the planes ``CONTEXT_MM`` above and below
   (linear interpolation between slices, so thin and thick scans give the same context);
+- density calibration (``segmentation.calibration``): a scan whose brain parenchyma reads outside the
+  range the network was trained on has its soft tissue shifted to that range's nearest bound;
 - HU windows computed inside the network (``Windowing``): blood window 0..100 HU on the three
   planes and a wide window −50..250 HU on the centre plane (bone/calcification stay visible).
 
@@ -49,6 +51,7 @@ from ..core.errors import ModelError
 from ..core.hashing import sha256_file
 from ..core.results import LABEL_IPH, LABEL_IVH
 from .anatomy_filter import refine_with_anatomy
+from .calibration import calibration_shift_hu, shift_soft_tissue
 from .compartments import absorb_ivh_on_clot
 from .density_filter import postprocess
 from .slabs import slab_factor, to_slabs, to_slices
@@ -66,16 +69,6 @@ BLOOD_PROBABILITY_THRESHOLD = 0.5
 POSTPROCESS_VERSION = "post-11"
 
 INFER_BATCH = 32
-
-# Density calibration. The network learned blood against parenchyma whose median (``parenchyma_median_hu``
-# on the 1 mm network grid) lay in about 20-30 HU: cranium_invesalius's scanner reads brain low, and the
-# data engine moves it ±6 HU. A scan whose parenchyma reads outside BRAIN_CALIBRATION_HU has its soft
-# tissue (SOFT_TISSUE_SHIFT_HU) shifted to the nearest bound in the network's input; inside it nothing
-# changes. Post-processing reads the scan's own HU: its density rules are relative to the scan's brain.
-# Without the shift a skull-stripped head read 8 HU brighter gained 4 mL of false blood, and 12 HU
-# brighter 28 mL (model card, post-11).
-BRAIN_CALIBRATION_HU = (18.0, 28.0)
-SOFT_TISSUE_SHIFT_HU = (-50.0, 150.0)
 
 
 # --- network ----------------------------------------------------------------------------------
@@ -405,33 +398,6 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
         labels = refine_with_anatomy(labels, hu, spacing, brain)
         labels = absorb_ivh_on_clot(labels, spacing)
     return labels
-
-
-def calibration_shift_hu(parenchyma_hu: float | None) -> float:
-    """HU that bring a parenchyma median into ``BRAIN_CALIBRATION_HU`` (0 inside it, or without brain)."""
-    if parenchyma_hu is None:
-        return 0.0
-    lo, hi = BRAIN_CALIBRATION_HU
-    return round(float(np.clip(parenchyma_hu, lo, hi) - parenchyma_hu), 1)
-
-
-def calibration_warning(report: dict) -> str | None:
-    """The note every output carries when the density calibration moved a scan (None when it did not)."""
-    shift = report.get("density_shift_hu") or 0.0
-    if not shift:
-        return None
-    lo, hi = BRAIN_CALIBRATION_HU
-    side = "above" if shift < 0 else "below"
-    return (f"brain parenchyma reads {report['parenchyma_hu']:.1f} HU, {side} the {lo:.0f}-{hi:.0f} HU the segmentation "
-            f"network was trained on: its soft tissue was shifted {shift:+.1f} HU in the network's input only "
-            "(post-processing, volumes and features use the scan's own values); check the mask's borders")
-
-
-def shift_soft_tissue(hu: np.ndarray, shift: float) -> np.ndarray:
-    """Add ``shift`` to the soft-tissue voxels of ``hu`` in place (air and bone keep their values)."""
-    soft = (hu > SOFT_TISSUE_SHIFT_HU[0]) & (hu < SOFT_TISSUE_SHIFT_HU[1])
-    hu[soft] += shift
-    return hu
 
 
 def net_grid_brain(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> np.ndarray:
