@@ -41,7 +41,7 @@ def test_segment_writes_mask_on_ct_grid(sample_ct_file, tmp_path, capsys):
     assert main(["segment", str(path), "--output", str(out), "--method", "classic"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["volume_ml"] == pytest.approx(info["volume_ml"], rel=0.15)
-    assert summary["segmentation_calibration"] == {} and summary["warnings"] == []  # classic: no network input
+    assert summary["density_calibration"] == {} and summary["warnings"] == []  # classic: no network input
     mask, ct = sitk.ReadImage(str(out)), sitk.ReadImage(str(path))
     assert mask.GetSize() == ct.GetSize()
     assert np.allclose(mask.GetSpacing(), ct.GetSpacing()) and np.allclose(mask.GetOrigin(), ct.GetOrigin())

@@ -222,13 +222,13 @@ def test_a_density_calibration_in_the_subprocess_reaches_the_panel_result(small_
     bright = CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), "bright.nii.gz")
     labels = background.segment_in_subprocess(bright, "net", pump=lambda elapsed: True, python=sys.executable,
                                               workdir=tmp_path)
-    report = bright.metadata["segmentation_calibration"]
+    report = bright.metadata["density_calibration"]
     assert report["density_shift_hu"] < 0
     in_process = CTImage(hu, ct.spacing, ct.origin, ct.direction.copy())
     np.testing.assert_array_equal(labels, segment(in_process, "net"))
-    assert in_process.metadata["segmentation_calibration"] == report
-    assert background._summary('log line\n{"segmentation_calibration": {"density_shift_hu": -3.0}}\n') == {
-        "segmentation_calibration": {"density_shift_hu": -3.0}}
+    assert in_process.metadata["density_calibration"] == report
+    assert background._summary('log line\n{"density_calibration": {"density_shift_hu": -3.0}}\n') == {
+        "density_calibration": {"density_shift_hu": -3.0}}
 
 
 def test_cancel_kills_the_subprocess():

@@ -351,8 +351,10 @@ def test_calibration_shift_moves_only_scans_outside_the_trained_range():
     assert calibration.calibration_shift_hu((lo + hi) / 2) == 0.0
     assert calibration.calibration_shift_hu(lo - 5.0) == 5.0
     assert calibration.calibration_shift_hu(None) == 0.0
-    assert calibration.calibration_warning({"parenchyma_hu": hi + 7.0, "density_shift_hu": -7.0}).startswith(
-        f"brain parenchyma reads {hi + 7.0:.1f} HU, above")
+    note = calibration.calibration_warning({"parenchyma_hu": hi + 7.0, "density_shift_hu": -7.0, "feature_shift_hu": -8.5})
+    assert note.startswith(f"brain parenchyma reads {hi + 7.0:.1f} HU, outside")
+    assert "-7.0 HU for the segmentation network and -8.5 HU for the expansion model's features" in note
+    assert calibration.calibration_shift_hu(30.0, (20.5, 26.5)) == -3.5
     assert calibration.calibration_warning({"parenchyma_hu": 22.0, "density_shift_hu": 0.0}) is None
     hu = np.array([-1000.0, 5.0, 65.0, 900.0], np.float32)
     assert calibration.shift_soft_tissue(hu, -7.0).tolist() == [-1000.0, -2.0, 58.0, 900.0]  # air and bone stay
@@ -374,5 +376,39 @@ def test_a_skull_stripped_head_read_12_hu_brighter_gains_no_false_blood():
     result = run_pipeline(bright, seg_method="net", score=False)
     pred_ml = float((result.mask > 0).sum() * case.ct.voxel_volume_ml)
     assert abs(pred_ml - truth_ml) < 1.0, (pred_ml, truth_ml)
-    assert bright.metadata["segmentation_calibration"]["density_shift_hu"] < -3.0
-    assert any("segmentation network was trained on" in w for w in result.warnings)  # every output carries it
+    assert bright.metadata["density_calibration"]["density_shift_hu"] < -3.0
+    assert any("models were trained on" in w for w in result.warnings)  # every output carries it
+
+
+def test_expansion_features_read_a_brighter_scanner_as_the_training_scanner():
+    """A scanner reading soft tissue 10 HU higher: the expansion model's density features (and so its
+    probability) are those of the same scan read at the training scanner's calibration, on a user mask too."""
+    _need_weights()
+    _need_data()
+    from HematomaExpansionLib.expansion.predictor import ExpansionPredictor
+    from HematomaExpansionLib.features import ct_cache
+    from HematomaExpansionLib.features.density import calibrated_ct, density_report
+    from HematomaExpansionLib.pipeline.run_case import run_pipeline
+    from HematomaExpansionLib.simulation import cohort
+
+    pair = cohort.simulate_pair(100002, "val")
+    ct, mask = pair["ct"], pair["labels0"]
+    hu = ct.array.copy()
+    hu[(hu > -50) & (hu < 150)] += 10.0
+    bright = CTImage(hu, ct.spacing, ct.origin, ct.direction.copy())
+    report = density_report(bright)
+    assert report["density_shift_hu"] < -5.0  # its brain reads above the range
+    assert density_report(ct)["density_shift_hu"] == 0.0  # the cohort's heads lie inside it
+    assert calibrated_ct(ct, density_report(ct)) is ct
+    predictor = ExpansionPredictor.load(definition="conventional")
+    ct_cache.clear()
+    plain = run_pipeline(ct, mask=mask, clinical=pair["clinical"], predictor=predictor)
+    read_bright = run_pipeline(bright, mask=mask, clinical=pair["clinical"], predictor=predictor)
+    # uncalibrated, this patient's probability fell 0.84 -> 0.54; calibrated, the core's minimum differs only by
+    # the part of the 10 HU the calibration does not take back (into the cohorts' range, 20.5-26.5 HU)
+    residual = 10.0 + bright.metadata["density_calibration"]["feature_shift_hu"]
+    assert 0.0 <= residual < 4.0
+    assert read_bright.model.features["sign_core_min_hu"] == pytest.approx(plain.model.features["sign_core_min_hu"] + residual, abs=0.6)
+    assert abs(read_bright.model.probability - plain.model.probability) < 0.12  # 0.30 uncalibrated
+    assert any("models were trained on" in w for w in read_bright.warnings)
+    assert not any("models were trained on" in w for w in plain.warnings)

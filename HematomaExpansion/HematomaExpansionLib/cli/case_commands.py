@@ -89,12 +89,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
     labels = segment(ct, method=args.method)
     write_labels(ct, labels, args.output)
     m = measure(ct, labels)
-    calibration = ct.metadata.get("segmentation_calibration", {})
+    calibration = ct.metadata.get("density_calibration", {})
     print(json.dumps({
         "output": str(args.output), "method": resolve_method(args.method),
         "volume_ml": round(m.volume_ml, 3), "iph_volume_ml": round(m.iph_volume_ml, 3),
         "ivh_volume_ml": round(m.ivh_volume_ml, 3), "abc2_ml": round(m.abc2_ml, 3),
-        "segmentation_calibration": calibration,
+        "density_calibration": calibration,
         "warnings": [w for w in (calibration_warning(calibration),) if w] + scan_edge_warnings(ct, labels),
         "seconds": round(time.perf_counter() - t0, 2),
     }))

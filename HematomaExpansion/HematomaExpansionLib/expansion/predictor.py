@@ -40,6 +40,7 @@ from ..features import ct_cache
 from ..features.case_features import image_features
 from ..features.clinical import CLINICAL_FEATURES, clinical_features, unused_clinical_inputs
 from ..features.deep import DeepFeatureExtractor
+from ..features.density import calibrated_ct, density_report
 from ..features.radiomics import radiomics_names
 from .classifier import FusionClassifier, risk_band
 from .clinical_scores import scores as clinical_scores
@@ -121,13 +122,17 @@ class ExpansionPredictor:
 
     # --- features + prediction ----------------------------------------------------------------
     def case_features(self, ct: CTImage, labels: np.ndarray, want_gradcam: bool = False):
-        """(features, Grad-CAM or None, timings). The mask-independent work on ``ct`` is kept in
-        ``features.ct_cache`` for the next call on the same CT (re-scoring an edited mask)."""
+        """(features, Grad-CAM or None, timings), measured on the density-calibrated scan (``features.density``).
+        The mask-independent work on ``ct`` is kept in ``features.ct_cache`` for the next call on the same
+        CT (re-scoring an edited mask)."""
         t0 = time.perf_counter()
         cache = ct_cache.lookup(ct)
         cache_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ct = calibrated_ct(ct, density_report(ct, cache))
+        calibration_s = time.perf_counter() - t0
         feats, timings = image_features(ct, labels, self.filters, self.radiomics_features, cache)
-        timings = {"ct_cache": cache_s, **timings}
+        timings = {"ct_cache": cache_s, "density_calibration": calibration_s, **timings}
         gradcam = None
         if self.cnn is not None:
             t0 = time.perf_counter()

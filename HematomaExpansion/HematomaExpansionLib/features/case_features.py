@@ -15,8 +15,9 @@ from .ct_cache import CTCache
 
 # bump when a feature's definition changes: cached training features are recomputed
 # features-3: NCCT signs as published (docs/ncct_signs.md); features-4: pocket top-hat, robust
-# heterogeneity, distance to the ventricles
-FEATURE_VERSION = "features-4"
+# heterogeneity, distance to the ventricles; features-5: features-4 measured on the density-calibrated
+# scan (features.density), the same values on every scan inside the calibration range
+FEATURE_VERSION = "features-5"
 
 
 def volume_features(ct: CTImage, labels: np.ndarray) -> dict[str, float]:

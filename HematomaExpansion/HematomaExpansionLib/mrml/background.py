@@ -173,7 +173,7 @@ def segment_in_subprocess(ct: CTImage, method: str = "auto", pump: Pump | None =
         wait_for(task.start(), pump)
         if not mask_path.exists():
             raise SegmentationError(f"the segmentation process wrote no mask; its output: {task.output()[-OUTPUT_TAIL_CHARS:]}")
-        ct.metadata["segmentation_calibration"] = _summary(task.output()).get("segmentation_calibration", {})
+        ct.metadata["density_calibration"] = _summary(task.output()).get("density_calibration", {})
         return read_mask(mask_path, ct)
 
 

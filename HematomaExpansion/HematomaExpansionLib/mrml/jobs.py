@@ -18,7 +18,6 @@ import numpy as np
 from ..core.ct_image import CTImage
 from ..core.results import Prediction
 from ..pipeline.run_case import run_pipeline
-from ..segmentation.calibration import calibration_warning
 from ..segmentation.dispatch import describe_method, segment
 from .background import Pump, ThreadTask, segment_in_subprocess, wait_for
 from .definitions import definition_argument
@@ -54,9 +53,6 @@ def _automatic_prediction(ct: CTImage, seg_method: str, pump: Pump | None, pytho
     seconds = time.perf_counter() - t0
     prediction = run_pipeline(ct, mask=labels, **pipeline)
     prediction.mask_source = describe_method(seg_method)  # as run_pipeline records its own segmentation
-    note = calibration_warning(ct.metadata.get("segmentation_calibration", {}))
-    if note:
-        prediction.warnings.insert(0, note)
     prediction.timings["segmentation"] = seconds
     return prediction
 

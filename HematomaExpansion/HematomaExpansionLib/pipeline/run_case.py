@@ -65,9 +65,6 @@ def run_pipeline(
     if mask is None:
         labels = segment(ct, method=seg_method)
         mask_source = describe_method(seg_method)
-        note = calibration_warning(ct.metadata.get("segmentation_calibration", {}))
-        if note:
-            warnings.append(note)
     else:
         labels = validate_mask(ct, mask)
         mask_source = "user"
@@ -101,5 +98,8 @@ def run_pipeline(
         if unused:
             warnings.append(f"clinical inputs not used by model {model_output.model_id}: {', '.join(unused)} "
                             f"(it reads {', '.join(CLINICAL_ALIASES)})")
+    note = calibration_warning(ct.metadata.get("density_calibration") or {})  # segmentation's or the features'
+    if note:
+        warnings.insert(0, note)
     return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings, status)
 

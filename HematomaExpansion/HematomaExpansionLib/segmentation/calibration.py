@@ -17,24 +17,25 @@ BRAIN_CALIBRATION_HU = (18.0, 28.0)
 SOFT_TISSUE_SHIFT_HU = (-50.0, 150.0)
 
 
-def calibration_shift_hu(parenchyma_hu: float | None) -> float:
-    """HU that bring a parenchyma median into ``BRAIN_CALIBRATION_HU`` (0 inside it, or without brain)."""
+def calibration_shift_hu(parenchyma_hu: float | None, bounds: tuple[float, float] = BRAIN_CALIBRATION_HU) -> float:
+    """HU that bring a parenchyma median into ``bounds`` (0 inside them, or without brain)."""
     if parenchyma_hu is None:
         return 0.0
-    lo, hi = BRAIN_CALIBRATION_HU
+    lo, hi = bounds
     return round(float(np.clip(parenchyma_hu, lo, hi) - parenchyma_hu), 1)
 
 
 def calibration_warning(report: dict) -> str | None:
-    """The note every output carries when the density calibration moved a scan (None when it did not)."""
-    shift = report.get("density_shift_hu") or 0.0
-    if not shift:
+    """The note every output carries when the density calibration moved a scan for the segmentation network
+    (``density_shift_hu``) or the expansion model's features (``feature_shift_hu``); None when neither."""
+    moved = [f"{shift:+.1f} HU for {what}" for what, shift in (
+        ("the segmentation network", report.get("density_shift_hu") or 0.0),
+        ("the expansion model's features", report.get("feature_shift_hu") or 0.0)) if shift]
+    if not moved:
         return None
-    lo, hi = BRAIN_CALIBRATION_HU
-    side = "above" if shift < 0 else "below"
-    return (f"brain parenchyma reads {report['parenchyma_hu']:.1f} HU, {side} the {lo:.0f}-{hi:.0f} HU the segmentation "
-            f"network was trained on: its soft tissue was shifted {shift:+.1f} HU in the network's input only "
-            "(post-processing, volumes and features use the scan's own values); check the mask's borders")
+    return (f"brain parenchyma reads {report['parenchyma_hu']:.1f} HU, outside the range of the scanner the models were "
+            f"trained on: this scan's soft tissue was read shifted {' and '.join(moved)} (volumes are measured on the "
+            "mask and do not change); check the mask's borders")
 
 
 def shift_soft_tissue(hu: np.ndarray, shift: float) -> np.ndarray:

@@ -45,7 +45,7 @@ def segment(ct: CTImage, method: str = "auto") -> np.ndarray:
     """uint8 labels on ``ct``'s grid: 0 background, 1 intraparenchymal, 2 intraventricular."""
     resolved = resolve_method(method)
     log.info("segmenting %s with the %s method", ct.source or "image", resolved)
-    ct.metadata.pop("segmentation_calibration", None)  # an earlier run's report must not outlive its mask
+    ct.metadata.pop("density_calibration", None)  # an earlier run's report must not outlive its mask
     if resolved == "net":
         return net.segment_net(ct)
     return segment_classic(ct)

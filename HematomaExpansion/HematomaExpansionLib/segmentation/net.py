@@ -7,8 +7,7 @@ Input representation (``prepare_slices``), identical in training and inference:
   to ``NET_SIZE``×``NET_SIZE`` around the head's centre;
 - three HU planes per slice: the slice itself and the planes ``CONTEXT_MM`` above and below
   (linear interpolation between slices, so thin and thick scans give the same context);
-- density calibration (``segmentation.calibration``): a scan whose brain parenchyma reads outside the
-  range the network was trained on has its soft tissue shifted to that range's nearest bound;
+- density calibration (``segmentation.calibration``) of a scan whose brain reads outside the trained range;
 - HU windows computed inside the network (``Windowing``): blood window 0..100 HU on the three
   planes and a wide window −50..250 HU on the centre plane (bone/calcification stay visible).
 
@@ -24,11 +23,8 @@ Post-processing: the density rules of ``segmentation.density_filter`` (``postpro
 components without contrast to the brain around them, small calcifications, dense bands along the
 tentorium and transverse sinuses, and the partial-volume border; then ``segmentation.compartments``:
 IVH specks on a parenchymal clot become IPH.
-No hole filling: the network labels hypodense pockets inside the clot itself (they are blood in
-its training labels), while filling in-slice holes also swallowed brain enclosed between the lobes
-of irregular hematomas. On 26 train-split tuning cases (seeds 5000–5025) filling changed the
-median Dice by +0.004 and the volume error by −0.01 mL, but tripled the error of the core-minimum
-density feature the expansion model relies on (mean |Δ| 8.1 vs 3.1 HU against the true mask).
+No hole filling: the network labels hypodense pockets itself (blood in its training labels); filling
+swallowed brain enclosed by irregular clots and tripled the core-minimum feature's error (model card).
 
 Weights: ``models/segmentation/<file>`` in ``models/manifest.json`` with its sha256, loaded with
 ``torch.load(weights_only=True)``; a mismatch raises ``ModelError``.
@@ -380,11 +376,10 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
     planes, geom, _ = prepare_slices(to_slabs(hu, n), (spacing[0] * n,) + tuple(spacing[1:]))
     # intracranial mask on the (cheaper) 1 mm network grid of the slabs: calibration, and mapped back for
     # post-processing
-    brain_net = net_grid_brain(planes, geom, spacing[0] * n)
-    parenchyma = parenchyma_median_hu(planes[:, 1], brain_net) if brain_net.any() else None
-    shift = calibration_shift_hu(parenchyma)
+    brain_net, calibration = _input_calibration(planes, geom, spacing[0] * n)
+    shift = calibration["density_shift_hu"]
     if report is not None:
-        report.update(parenchyma_hu=None if parenchyma is None else round(parenchyma, 1), density_shift_hu=shift)
+        report.update(calibration)
     if shift:
         log.info("parenchyma outside the trained density range: soft tissue shifted %+.1f HU for segmentation", shift)
         shift_soft_tissue(planes, shift)
@@ -398,6 +393,22 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
         labels = refine_with_anatomy(labels, hu, spacing, brain)
         labels = absorb_ivh_on_clot(labels, spacing)
     return labels
+
+
+def _input_calibration(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> tuple[np.ndarray, dict]:
+    """(intracranial mask on the network grid, ``{"parenchyma_hu", "density_shift_hu"}``)."""
+    brain = net_grid_brain(planes, geom, slice_mm)
+    parenchyma = parenchyma_median_hu(planes[:, 1], brain) if brain.any() else None
+    return brain, {"parenchyma_hu": None if parenchyma is None else round(parenchyma, 1),
+                   "density_shift_hu": calibration_shift_hu(parenchyma)}
+
+
+def density_calibration(ct: CTImage) -> dict:
+    """The calibration ``segment_net`` gives ``ct``'s network input, without running the network."""
+    hu, sp = ct.to_canonical_array(), ct.canonical_spacing()
+    n = slab_factor(sp[0])
+    planes, geom, _ = prepare_slices(to_slabs(hu, n), (sp[0] * n,) + tuple(sp[1:]))
+    return _input_calibration(planes, geom, sp[0] * n)[1]
 
 
 def net_grid_brain(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> np.ndarray:
@@ -428,12 +439,12 @@ def _labels_on_slices(maps: np.ndarray, geom: SliceGeometry, n_slices: int, n: i
 
 
 def segment_net(ct: CTImage, model=None) -> np.ndarray:
-    """uint8 labels (0, LABEL_IPH, LABEL_IVH) on ``ct``'s exact grid. A density calibration applied is noted
-    in ``ct.metadata["segmentation_calibration"]`` (``segment_net_canonical``'s report)."""
+    """uint8 labels (0, LABEL_IPH, LABEL_IVH) on ``ct``'s exact grid; the density calibration of its input
+    is kept in ``ct.metadata["density_calibration"]`` (``segment_net_canonical``'s report)."""
     hu = ct.to_canonical_array()
     report: dict = {}
     labels = segment_net_canonical(hu, ct.canonical_spacing(), model=model, report=report)
-    ct.metadata["segmentation_calibration"] = report
+    ct.metadata["density_calibration"] = report
     out = ct.from_canonical_array(labels)
     assert out.shape == ct.shape
     return out.astype(np.uint8)

@@ -23,6 +23,7 @@ from ..core import config
 from ..core.errors import CohortError, HematomaExpansionError
 from ..core.hashing import sha256_file_cached, sha256_text
 from ..features.case_features import FEATURE_VERSION, image_features
+from ..features.density import calibrated_ct, density_report
 from ..features.radiomics import PARAMS_FILE
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask
@@ -63,19 +64,21 @@ def feature_cache_key(case: Case, filters) -> str:
 
 
 def load_case(case: Case):
-    """The case's CT and the labels its image features are measured on (``Case.feature_mask``)."""
+    """The case's CT, density-calibrated as the predictor measures it (``features.density``), and the
+    labels its image features are measured on (``Case.feature_mask``)."""
     try:
         ct = read_ct(str(case.ct))
     except HematomaExpansionError as exc:
         raise CohortError(f"case {case.case_id}: {exc}") from None
     if case.feature_mask is None:
-        return ct, cached_auto_segmentation(case.ct, ct)
-    try:
-        labels = read_mask(case.feature_mask, ct).astype(np.uint8)
-    except HematomaExpansionError as exc:
-        raise CohortError(f"case {case.case_id}: baseline mask: {exc}") from None
-    labels[labels > 2] = 1
-    return ct, labels
+        labels = cached_auto_segmentation(case.ct, ct)
+    else:
+        try:
+            labels = read_mask(case.feature_mask, ct).astype(np.uint8)
+        except HematomaExpansionError as exc:
+            raise CohortError(f"case {case.case_id}: baseline mask: {exc}") from None
+        labels[labels > 2] = 1
+    return calibrated_ct(ct, density_report(ct)), labels
 
 
 def cached_auto_segmentation(ct_path: Path, ct, cache_key: str | None = None) -> np.ndarray:
