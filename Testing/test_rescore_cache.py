@@ -71,7 +71,11 @@ def fresh(ct: CTImage, labels: np.ndarray, predictor: ExpansionPredictor):
 
 
 def full_computation(ct: CTImage, labels: np.ndarray, predictor: ExpansionPredictor) -> tuple[dict, float]:
-    """Every feature as the uncached code computes it (all of pyradiomics), and the image-only probability."""
+    """Every feature as the uncached code computes it (all of pyradiomics, on the density-calibrated scan),
+    and the image-only probability."""
+    from HematomaExpansionLib.features.density import calibrated_ct, density_report
+
+    ct = calibrated_ct(ct, density_report(ct))
     feats = volume_features(ct, labels)
     feats.update(signs.measure_signs(ct, labels))
     feats.update(location.location_features(ct, labels))  # the ventricles found afresh, no CT cache
