@@ -40,7 +40,7 @@ from ..features import ct_cache
 from ..features.case_features import image_features
 from ..features.clinical import CLINICAL_FEATURES, clinical_features, unused_clinical_inputs
 from ..features.deep import DeepFeatureExtractor
-from ..features.density import calibrated_ct, density_report
+from ..features.density import calibrated, density_report
 from ..features.radiomics import radiomics_names
 from .classifier import FusionClassifier, risk_band
 from .clinical_scores import scores as clinical_scores
@@ -129,16 +129,17 @@ class ExpansionPredictor:
         cache = ct_cache.lookup(ct)
         cache_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ct = calibrated_ct(ct, density_report(ct, cache))
-        calibration_s = time.perf_counter() - t0
-        feats, timings = image_features(ct, labels, self.filters, self.radiomics_features, cache)
-        timings = {"ct_cache": cache_s, "density_calibration": calibration_s, **timings}
+        report = density_report(ct, cache)
+        timings = {"ct_cache": cache_s, "density_calibration": time.perf_counter() - t0}
         gradcam = None
-        if self.cnn is not None:
-            t0 = time.perf_counter()
-            deep, gradcam = self.cnn.features(ct, labels, gradcam=want_gradcam)
-            feats.update(deep)
-            timings["deep_features"] = time.perf_counter() - t0
+        with calibrated(ct, report) as read:
+            feats, feature_timings = image_features(read, labels, self.filters, self.radiomics_features, cache)
+            timings.update(feature_timings)
+            if self.cnn is not None:
+                t0 = time.perf_counter()
+                deep, gradcam = self.cnn.features(read, labels, gradcam=want_gradcam)
+                feats.update(deep)
+                timings["deep_features"] = time.perf_counter() - t0
         return feats, gradcam, timings
 
     def choose_variant(self, clin: dict[str, float]) -> tuple[str, list[str]]:

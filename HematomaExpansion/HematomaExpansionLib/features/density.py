@@ -13,8 +13,13 @@ cohort sees its scans the same way. Volumes never change.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
 from ..core.ct_image import CTImage
-from ..segmentation.calibration import calibration_shift_hu, shift_soft_tissue
+from ..segmentation.calibration import SOFT_TISSUE_SHIFT_HU, calibration_shift_hu, shift_soft_tissue
 from ..segmentation.net import density_calibration
 from .ct_cache import CTCache
 
@@ -34,12 +39,45 @@ def density_report(ct: CTImage, cache: CTCache | None = None) -> dict:
     return report
 
 
-def calibrated_ct(ct: CTImage, report: dict) -> CTImage:
-    """``ct`` with its soft tissue shifted into ``FEATURE_DENSITY_RANGE_HU`` (``ct`` itself when inside it);
-    the shift is added to ``report`` as ``feature_shift_hu``."""
-    shift = calibration_shift_hu(report.get("parenchyma_hu"), FEATURE_DENSITY_RANGE_HU)
+def feature_shift_hu(report: dict) -> float:
+    """Whole HU that bring the report's parenchyma inside ``FEATURE_DENSITY_RANGE_HU`` (0 when it is already);
+    added to ``report`` as ``feature_shift_hu``. Whole (rounded away from zero, so the scan lands inside), so
+    that a scan's integer HU can be shifted and restored exactly."""
+    exact = calibration_shift_hu(report.get("parenchyma_hu"), FEATURE_DENSITY_RANGE_HU)
+    shift = float(np.sign(exact) * np.ceil(abs(exact)))
     report["feature_shift_hu"] = shift
+    return shift
+
+
+def calibrated_ct(ct: CTImage, report: dict) -> CTImage:
+    """A copy of ``ct`` with its soft tissue shifted by ``feature_shift_hu`` (``ct`` itself when 0)."""
+    shift = feature_shift_hu(report)
     if not shift:
         return ct
-    hu = shift_soft_tissue(ct.array.astype("float32", copy=True), shift)
+    hu = shift_soft_tissue(ct.array.astype(np.float32, copy=True), shift)
     return CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), ct.source, dict(ct.metadata))
+
+
+@contextmanager
+def calibrated(ct: CTImage, report: dict) -> Iterator[CTImage]:
+    """``ct`` as ``calibrated_ct`` gives it, for the duration of the block. A float32 scan of whole HU (what
+    scanners store) is shifted in place and restored bit for bit afterwards, slice by slice, so a 512×512×300
+    scan does not need a second 300 MB copy (``predict``'s memory budget is 2 GB); any other scan is copied."""
+    shift = feature_shift_hu(report)
+    arr = ct.array
+    if not shift:
+        yield ct
+        return
+    if arr.dtype != np.float32 or not arr.flags.writeable or not all(np.array_equal(a, np.rint(a)) for a in arr):
+        yield calibrated_ct(ct, report)
+        return
+    shifted = []
+    try:
+        for a in arr:
+            soft = (a > SOFT_TISSUE_SHIFT_HU[0]) & (a < SOFT_TISSUE_SHIFT_HU[1])
+            a[soft] += shift
+            shifted.append(np.packbits(soft))
+        yield ct
+    finally:
+        for a, bits in zip(arr, shifted):
+            a[np.unpackbits(bits, count=a.size).reshape(a.shape).astype(bool)] -= shift
