@@ -50,6 +50,7 @@ from HematomaExpansionLib.core.results import LABEL_IPH  # noqa: E402
 from HematomaExpansionLib.features.measurement import measure  # noqa: E402
 from HematomaExpansionLib.io.ct_files import read_ct  # noqa: E402
 from HematomaExpansionLib.segmentation import net as segmentation_net  # noqa: E402
+from HematomaExpansionLib.segmentation.calibration import shift_soft_tissue  # noqa: E402
 from HematomaExpansionLib.simulation.backgrounds import anatomy  # noqa: E402
 from HematomaExpansionLib.simulation.cases import simulate_case  # noqa: E402
 from HematomaExpansionLib.simulation.lesions import list_lesion_masks, place_lesion  # noqa: E402
@@ -132,8 +133,7 @@ def brighter(ct, offset_hu: float):
     """``ct`` as a scanner reading every soft tissue ``offset_hu`` higher would show it (bone and air as they are)."""
     if not offset_hu:
         return ct
-    hu = ct.array.copy()
-    hu[(hu > -50) & (hu < 150)] += offset_hu
+    hu = shift_soft_tissue(ct.array.astype(np.float32, copy=True), offset_hu)
     return CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), ct.source, {})
 
 

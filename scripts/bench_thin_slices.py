@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "HematomaExpansion"))
 
 from HematomaExpansionLib.core import config  # noqa: E402
 from HematomaExpansionLib.segmentation import net  # noqa: E402
+from HematomaExpansionLib.segmentation.calibration import shift_soft_tissue  # noqa: E402
 from HematomaExpansionLib.simulation.cases import simulate_case  # noqa: E402
 from HematomaExpansionLib.simulation.resampling import center_lps, resample_case  # noqa: E402
 
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     ct, truth, used = thin_scan(args.seed)
     if args.brighter:
-        ct.array[(ct.array > -50) & (ct.array < 150)] += args.brighter
+        shift_soft_tissue(ct.array, args.brighter)
     model = net.load_model()
     times = []
     for _ in range(2):
