@@ -69,7 +69,8 @@ train-seg: $(STAMP)
 	$(CLI) train-seg --skip-cache --init work-data/seg_stage1.pt --seed 1 --lr 1e-3 --threads 2 --steps 6000 \
 		--low-density-aug --real-negatives $(SHARED)/realct/mistie_0034.nii.gz:7-24 --output work-data/seg_stage2.pt
 	$(CLI) train-seg --cache-dir work-data/segcache/dr --cases 360 --workers 2 --init work-data/seg_stage2.pt --seed 2 \
-		--lr 1e-3 --threads 2 --steps 3500 --low-density-aug --install --model-version 1.2.0 --blood-threshold 0.4
+		--lr 1e-3 --threads 2 --steps 3500 --low-density-aug --install --model-version 1.2.0 --blood-threshold 0.4 \
+		--brain-calibration-hu 18 28
 
 train-model: $(STAMP)
 	PYTHON=$(PY) scripts/build_expansion_model.sh

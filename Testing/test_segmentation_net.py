@@ -313,10 +313,60 @@ def test_installing_new_weights_drops_the_old_weights_figures(tmp_path, monkeypa
     assert entry["blood_probability_threshold"] == 0.35 and entry["metrics"] == {"median_dice": 0.9}
     again = install_weights(first)  # same file: its figures stay
     assert again["metrics"] == {"median_dice": 0.9} and again["blood_probability_threshold"] == 0.35
-    other = install_weights(second, version="2.1.0")
+    other = install_weights(second, version="2.1.0", brain_calibration_hu=(30, 40))
     assert other["version"] == "2.1.0" and other["metrics"] == {}
     assert "training" not in other and "blood_probability_threshold" not in other
     assert net.blood_threshold() == net.BLOOD_PROBABILITY_THRESHOLD
+    assert other["brain_calibration_hu"] == [30.0, 40.0]
+    assert "brain_calibration_hu" not in install_weights(first)  # the range belongs to the weights measured
+
+
+def test_weights_carry_their_own_trained_density_range(tmp_path):
+    """A network trained on a head whose brain reads 35 HU is given scans shifted into its own range, not
+    the bundled weights': the range is read from ``train-seg``'s record beside the weights."""
+    torch = pytest.importorskip("torch")
+    from HematomaExpansionLib.segmentation import calibration
+    from HematomaExpansionLib.training.segmentation import write_weights_record
+
+    assert calibration.trained_range([35.4]) == (30.5, 40.5)
+    assert calibration.trained_range([23.5, 26.1]) == (18.5, 31.0)
+    with pytest.raises(ValueError):
+        calibration.trained_range([])
+    assert calibration.weights_calibration_hu(None) == calibration.BRAIN_CALIBRATION_HU
+    with pytest.raises(ValueError):
+        calibration.weights_calibration_hu({"brain_calibration_hu": [40, 30]})
+    weights = tmp_path / "fold.pt"
+    torch.manual_seed(0)
+    torch.save(net.build_model().state_dict(), weights)
+    assert net.load_model(weights).brain_calibration_hu == calibration.BRAIN_CALIBRATION_HU  # no record yet
+    net.clear_model_cache()
+    write_weights_record(weights, {"brain_calibration_hu": [30.5, 40.5], "training_parenchyma_hu": [35.4]})
+    assert calibration.weights_record_path(weights) == tmp_path / "fold.json"
+    model = net.load_model(weights)
+    assert model.brain_calibration_hu == (30.5, 40.5)
+    z, y, x = np.indices((6, 160, 160))
+    head = ((y - 80) / 70.0) ** 2 + ((x - 80) / 60.0) ** 2
+    hu = np.where(head < 0.8, 24.0, np.where(head < 1.0, 1000.0, -1000.0)).astype(np.float32)
+    report: dict = {}
+    net.segment_net_canonical(hu, (5.0, 1.0, 1.0), model=model, report=report)
+    assert report["parenchyma_hu"] == pytest.approx(24.0, abs=0.5)
+    assert report["calibration_range_hu"] == [30.5, 40.5] and report["density_shift_hu"] == pytest.approx(6.5, abs=0.5)
+    net.clear_model_cache()
+    if net.weights_available():  # the bundled weights: the manifest's range, which this head lies inside
+        assert net.load_model().brain_calibration_hu == calibration.BRAIN_CALIBRATION_HU
+        assert net.density_calibration(CTImage(hu, (1.0, 1.0, 5.0), (0.0, 0.0, 0.0)))["density_shift_hu"] == 0.0
+
+
+def test_train_seg_records_the_training_heads_density_range():
+    _need_data()
+    from HematomaExpansionLib.training.segmentation import training_heads_calibration
+
+    lesion_free = training_heads_calibration()
+    (median,) = lesion_free["training_parenchyma_hu"]
+    assert 21.0 < median < 26.0  # cranium_invesalius reads its brain low
+    assert lesion_free["brain_calibration_hu"] == [round(2 * (median - 5)) / 2, round(2 * (median + 5)) / 2]
+    (bright,) = training_heads_calibration("mistie_0034.nii.gz")["training_parenchyma_hu"]
+    assert 33.0 < bright < 38.0
 
 
 def test_net_grid_brain_of_a_small_zero_filled_skull_stripped_scan():

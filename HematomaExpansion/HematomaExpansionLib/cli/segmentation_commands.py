@@ -49,6 +49,11 @@ def register(subparsers) -> None:
     p.add_argument("--blood-threshold", type=float, default=None,
                    help="operating point P(IPH)+P(IVH) recorded with --install (tune it on train-split cases; "
                         "default: the module's BLOOD_PROBABILITY_THRESHOLD)")
+    p.add_argument("--brain-calibration-hu", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="density range of brain parenchyma (HU, network grid) the weights are recorded with; a scan "
+                        "outside it is shifted into it for the network (default: the training heads' median ± "
+                        "segmentation.calibration.CALIBRATION_HALF_WIDTH_HU, measured; written beside the weights "
+                        "as <output>.json and, with --install, in the manifest)")
     p.add_argument("--skip-cache", action="store_true", help="train on the existing cache only")
     p.add_argument("--background", default=None, metavar="NAME",
                    help="simulate on this real hemorrhage head (simulation.backgrounds.HEMORRHAGE_HEADS, e.g. "
@@ -98,10 +103,16 @@ def _train(args) -> int:
                    low_density_aug=args.low_density_aug, real_negatives=real_dir)
     if args.init:
         info["init"] = Path(args.init).name
+    calibration = seg_training.training_heads_calibration(args.background)
+    if args.brain_calibration_hu:
+        calibration["brain_calibration_hu"] = [float(v) for v in args.brain_calibration_hu]
+    info["background"] = args.background or "lesion-free heads"
+    info.update(calibration)
+    seg_training.write_weights_record(args.output, info)
     print(json.dumps(info))
     if args.install:
         entry = install_weights(args.output, training=info, version=args.model_version,
-                                blood_threshold=args.blood_threshold)
+                                blood_threshold=args.blood_threshold, brain_calibration_hu=calibration["brain_calibration_hu"])
         print(json.dumps(entry))
     return 0
 

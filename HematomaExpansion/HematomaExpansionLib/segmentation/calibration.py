@@ -7,14 +7,57 @@ reads outside ``BRAIN_CALIBRATION_HU`` has its soft tissue (``SOFT_TISSUE_SHIFT_
 nearest bound in the network's input; inside it nothing changes. Post-processing reads the scan's own HU:
 its density rules are relative to the scan's brain. Without the shift a skull-stripped head read 8 HU
 brighter gained 4 mL of false blood, and 12 HU brighter 28 mL (segmentation model card, post-11).
+
+The range belongs to the weights: ``train-seg`` measures its training heads' parenchyma and records
+their median ± ``CALIBRATION_HALF_WIDTH_HU`` (``trained_range``) beside the weights (``<weights>.json``)
+and, with ``--install``, in the manifest (``brain_calibration_hu``). A network trained on mistie_0034
+alone learned brain at 35 HU and under-segmented the training head's lesions (brain 21-26 HU) by
+0.4-0.9 mL. Weights without a record run at ``BRAIN_CALIBRATION_HU``: the bundled weights' range, the
+rule's 18.5-28.5 HU narrowed where a skull-stripped case started to fail at 29.6 HU.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 
 BRAIN_CALIBRATION_HU = (18.0, 28.0)
+CALIBRATION_HALF_WIDTH_HU = 5.0
 SOFT_TISSUE_SHIFT_HU = (-50.0, 150.0)
+
+
+def trained_range(parenchyma_hu: Iterable[float]) -> tuple[float, float]:
+    """The range new weights are recorded with: their training heads' parenchyma medians
+    ± ``CALIBRATION_HALF_WIDTH_HU`` (rounded to 0.5 HU)."""
+    values = [float(v) for v in parenchyma_hu]
+    if not values:
+        raise ValueError("no training head with brain parenchyma to calibrate against")
+    return (round(2 * (min(values) - CALIBRATION_HALF_WIDTH_HU)) / 2, round(2 * (max(values) + CALIBRATION_HALF_WIDTH_HU)) / 2)
+
+
+def weights_calibration_hu(record: dict | None) -> tuple[float, float]:
+    """``brain_calibration_hu`` of a weights record (manifest entry or ``read_weights_record``), else
+    ``BRAIN_CALIBRATION_HU``."""
+    value = (record or {}).get("brain_calibration_hu")
+    if value is None:
+        return BRAIN_CALIBRATION_HU
+    lo, hi = (float(v) for v in value)
+    if not lo < hi:
+        raise ValueError(f"brain_calibration_hu must be [low, high], got {value}")
+    return lo, hi
+
+
+def weights_record_path(weights: str | Path) -> Path:
+    """Where ``train-seg`` records what it measured for a weights file (``seg.pt`` → ``seg.json``)."""
+    return Path(weights).with_suffix(".json")
+
+
+def read_weights_record(weights: str | Path) -> dict | None:
+    f = weights_record_path(weights)
+    return json.loads(f.read_text()) if f.exists() else None
 
 
 def calibration_shift_hu(parenchyma_hu: float | None, bounds: tuple[float, float] = BRAIN_CALIBRATION_HU) -> float:

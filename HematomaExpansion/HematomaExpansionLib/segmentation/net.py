@@ -8,7 +8,7 @@ Input representation (``prepare_slices``), identical in training and inference:
 - three HU planes per slice: the slice itself and the planes ``CONTEXT_MM`` above and below
   (linear interpolation between slices, so thin and thick scans give the same context);
 - density calibration (``segmentation.calibration``) of a scan whose brain reads outside the trained range;
-- HU windows computed inside the network (``Windowing``): blood window 0..100 HU on the three
+- HU windows computed inside the network (``architecture.Windowing``): blood window 0..100 HU on the three
   planes and a wide window −50..250 HU on the centre plane (bone/calcification stay visible).
 
 Output: softmax over background / IPH / IVH per slice; probabilities are resized back to the
@@ -47,7 +47,8 @@ from ..core.errors import ModelError
 from ..core.hashing import sha256_file
 from ..core.results import LABEL_IPH, LABEL_IVH
 from .anatomy_filter import refine_with_anatomy
-from .calibration import calibration_shift_hu, shift_soft_tissue
+from .architecture import build_model
+from .calibration import BRAIN_CALIBRATION_HU, calibration_shift_hu, read_weights_record, shift_soft_tissue, weights_calibration_hu
 from .compartments import absorb_ivh_on_clot
 from .density_filter import postprocess
 from .slabs import slab_factor, to_slabs, to_slices
@@ -72,78 +73,6 @@ def _torch():
     import torch
 
     return torch
-
-
-def build_model(base: int = 8, levels: int = 5):
-    torch = _torch()
-    nn = torch.nn
-    F = torch.nn.functional
-
-    class Windowing(nn.Module):
-        """HU planes [B, 3, H, W] (below, centre, above) → 4 windowed channels in 0..1."""
-
-        def forward(self, hu):
-            blood = torch.clamp(hu / 100.0, 0.0, 1.0)
-            wide = torch.clamp((hu[:, 1:2] + 50.0) / 300.0, 0.0, 1.0)
-            return torch.cat([blood, wide], 1)
-
-    class ConvBlock(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-        def forward(self, x):
-            return self.body(x)
-
-    class AttentionGate(nn.Module):
-        """Additive attention (Oktay et al. 2018): the decoder signal gates the skip features."""
-
-        def __init__(self, c_skip, c_gate, c_mid):
-            super().__init__()
-            self.wx = nn.Conv2d(c_skip, c_mid, 1, bias=False)
-            self.wg = nn.Conv2d(c_gate, c_mid, 1, bias=True)
-            self.psi = nn.Conv2d(c_mid, 1, 1, bias=True)
-
-        def forward(self, x, g):
-            a = torch.sigmoid(self.psi(F.relu(self.wx(x) + self.wg(g))))
-            return x * a
-
-    class AttentionUNet2p5D(nn.Module):
-        def __init__(self):
-            super().__init__()
-            ch = [base * 2 ** i for i in range(levels)]
-            self.window = Windowing()
-            self.enc = nn.ModuleList()
-            cin = 4
-            for c in ch:
-                self.enc.append(ConvBlock(cin, c))
-                cin = c
-            self.up = nn.ModuleList()
-            self.att = nn.ModuleList()
-            self.dec = nn.ModuleList()
-            for i in range(levels - 1, 0, -1):
-                self.up.append(nn.ConvTranspose2d(ch[i], ch[i - 1], 2, stride=2))
-                self.att.append(AttentionGate(ch[i - 1], ch[i - 1], max(8, ch[i - 1] // 2)))
-                self.dec.append(ConvBlock(2 * ch[i - 1], ch[i - 1]))
-            self.head = nn.Conv2d(ch[0], 3, 1)
-
-        def forward(self, hu):
-            x = self.window(hu)
-            skips = []
-            for i, blk in enumerate(self.enc):
-                x = blk(x)
-                if i < len(self.enc) - 1:
-                    skips.append(x)
-                    x = F.max_pool2d(x, 2)
-            for up, att, dec in zip(self.up, self.att, self.dec):
-                x = up(x)
-                s = skips.pop()
-                x = dec(torch.cat([att(s, x), x], 1))
-            return self.head(x)
-
-    return AttentionUNet2p5D()
 
 
 # --- input representation ------------------------------------------------------------------
@@ -267,17 +196,21 @@ def weights_available() -> bool:
 
 
 def load_model(path: str | Path | None = None, expected_sha256: str | None = None):
-    """The network with its weights, in eval mode. Verifies the sha256 against the manifest."""
+    """The network with its weights, in eval mode. Verifies the sha256 against the manifest. The weights'
+    trained density range (manifest entry, else ``train-seg``'s record beside them) is its
+    ``brain_calibration_hu``."""
     if path is None:
         found = manifest_entry()
         if found is None:
             raise ModelError(f"no segmentation model {MODEL_ID!r} in {model_registry.manifest_path()}")
-        path, entry = found
-        expected_sha256 = entry.get("sha256")
-        arch = entry.get("architecture", {})
+        path, record = found
+        expected_sha256 = record.get("sha256")
     else:
-        arch = {}
-    return _load_cached(str(path), expected_sha256, int(arch.get("base", 8)), int(arch.get("levels", 5)))
+        record = read_weights_record(path)
+    arch = (record or {}).get("architecture", {})
+    model = _load_cached(str(path), expected_sha256, int(arch.get("base", 8)), int(arch.get("levels", 5)))
+    model.brain_calibration_hu = weights_calibration_hu(record)
+    return model
 
 
 @functools.lru_cache(maxsize=2)
@@ -370,13 +303,14 @@ def probabilities_to_labels(prob: np.ndarray, threshold: float | None = None) ->
 def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True,
                           report: dict | None = None) -> np.ndarray:
     """Labels on the canonical grid; thin slices are inferred on ``slabs.SLAB_MM`` slabs and mapped back.
-    ``report`` (optional) receives ``parenchyma_hu`` and ``density_shift_hu`` (the network input's calibration)."""
+    ``report`` (optional) receives the network input's calibration (``_input_calibration``)."""
     model = model if model is not None else load_model()
     n = slab_factor(spacing[0])
     planes, geom, _ = prepare_slices(to_slabs(hu, n), (spacing[0] * n,) + tuple(spacing[1:]))
     # intracranial mask on the (cheaper) 1 mm network grid of the slabs: calibration, and mapped back for
     # post-processing
-    brain_net, calibration = _input_calibration(planes, geom, spacing[0] * n)
+    bounds = getattr(model, "brain_calibration_hu", BRAIN_CALIBRATION_HU)
+    brain_net, calibration = _input_calibration(planes, geom, spacing[0] * n, bounds)
     shift = calibration["density_shift_hu"]
     if report is not None:
         report.update(calibration)
@@ -395,20 +329,22 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
     return labels
 
 
-def _input_calibration(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> tuple[np.ndarray, dict]:
-    """(intracranial mask on the network grid, ``{"parenchyma_hu", "density_shift_hu"}``)."""
+def _input_calibration(planes: np.ndarray, geom: SliceGeometry, slice_mm: float,
+                       bounds: tuple[float, float]) -> tuple[np.ndarray, dict]:
+    """(intracranial mask on the network grid, ``{"parenchyma_hu", "density_shift_hu", "calibration_range_hu"}``)."""
     brain = net_grid_brain(planes, geom, slice_mm)
     parenchyma = parenchyma_median_hu(planes[:, 1], brain) if brain.any() else None
     return brain, {"parenchyma_hu": None if parenchyma is None else round(parenchyma, 1),
-                   "density_shift_hu": calibration_shift_hu(parenchyma)}
+                   "density_shift_hu": calibration_shift_hu(parenchyma, bounds), "calibration_range_hu": list(bounds)}
 
 
 def density_calibration(ct: CTImage) -> dict:
-    """The calibration ``segment_net`` gives ``ct``'s network input, without running the network."""
+    """The calibration ``segment_net`` gives ``ct``'s network input with the bundled weights, without running it."""
     hu, sp = ct.to_canonical_array(), ct.canonical_spacing()
     n = slab_factor(sp[0])
     planes, geom, _ = prepare_slices(to_slabs(hu, n), (sp[0] * n,) + tuple(sp[1:]))
-    return _input_calibration(planes, geom, sp[0] * n)[1]
+    found = manifest_entry()
+    return _input_calibration(planes, geom, sp[0] * n, weights_calibration_hu(found[1] if found else None))[1]
 
 
 def net_grid_brain(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> np.ndarray:

@@ -33,7 +33,9 @@ from scipy import ndimage as ndi
 from ..core.results import LABEL_IPH, LABEL_IVH
 from ..io.ct_files import read_ct
 from ..segmentation import net
+from ..segmentation.calibration import trained_range, weights_record_path
 from ..segmentation.classic import segment_classic
+from ..simulation.backgrounds import delineated_head, load_background_heads, resolve_data_dir
 from ..simulation.cases import simulate_case
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,26 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
         done += 1
         log.info("case %d: %s %d slices %.1fs", seed, case.meta["variant"], len(x), time.time() - t)
     return done
+
+
+def training_heads_calibration(background: str | None = None, data_dir=None) -> dict:
+    """The brain parenchyma of the real heads training cases are simulated on (median on the network
+    grid, ``net.density_calibration``) and the density range the weights are recorded with
+    (``calibration.trained_range``): a scan outside it is shifted into it before the network reads it."""
+    if background:
+        heads = [delineated_head(str(resolve_data_dir(data_dir)), background)[0]]
+    else:
+        heads = load_background_heads(data_dir)
+    medians = [net.density_calibration(h)["parenchyma_hu"] for h in heads]
+    medians = [m for m in medians if m is not None]
+    return {"training_parenchyma_hu": medians, "brain_calibration_hu": list(trained_range(medians))}
+
+
+def write_weights_record(weights: str | Path, record: dict) -> Path:
+    """``record`` beside ``weights`` (``calibration.weights_record_path``), read back by ``net.load_model``."""
+    out = weights_record_path(weights)
+    out.write_text(json.dumps(record, indent=2))
+    return out
 
 
 def _load_crops(folder: str | Path, pattern: str):

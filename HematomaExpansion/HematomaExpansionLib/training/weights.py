@@ -10,16 +10,19 @@ from ..core import config, model_registry
 from ..core.errors import HematomaExpansionError
 from ..core.hashing import sha256_file
 from ..segmentation import net
+from ..segmentation.calibration import weights_calibration_hu
 
 # manifest keys that describe one weight file: never carried over to other weights
-WEIGHT_SPECIFIC_KEYS = ("metrics", "training", "blood_probability_threshold")
+WEIGHT_SPECIFIC_KEYS = ("metrics", "training", "blood_probability_threshold", "brain_calibration_hu")
 
 
 def install_weights(weights: str | Path, training: dict | None = None, metrics: dict | None = None,
-                    version: str | None = None, blood_threshold: float | None = None) -> dict:
+                    version: str | None = None, blood_threshold: float | None = None,
+                    brain_calibration_hu: tuple[float, float] | list[float] | None = None) -> dict:
     """Copy weights into models/segmentation and write/refresh its manifest entry. Keys that describe
-    the old weights (metrics, training, blood threshold) are dropped when the weights change: new
-    weights run at ``blood_threshold`` or the module default until they are tuned and benchmarked."""
+    the old weights (metrics, training, blood threshold, trained density range) are dropped when the
+    weights change: new weights run at ``blood_threshold`` or the module default until they are tuned and
+    benchmarked, and at ``brain_calibration_hu`` (``train-seg`` measures it on the training heads)."""
     if blood_threshold is not None and not 0.0 < blood_threshold < 1.0:
         raise HematomaExpansionError(f"--blood-threshold must be between 0 and 1, got {blood_threshold}")
     mdir = config.models_dir()
@@ -49,6 +52,8 @@ def install_weights(weights: str | Path, training: dict | None = None, metrics: 
         entry["metrics"] = metrics
     if blood_threshold is not None:
         entry["blood_probability_threshold"] = float(blood_threshold)
+    if brain_calibration_hu is not None:
+        entry["brain_calibration_hu"] = list(weights_calibration_hu({"brain_calibration_hu": brain_calibration_hu}))
     entry.setdefault("metrics", {})
     model_registry.write_entry(mdir, net.MODEL_ID, entry)
     net.clear_model_cache()
