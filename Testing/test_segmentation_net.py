@@ -410,6 +410,48 @@ def test_calibration_shift_moves_only_scans_outside_the_trained_range():
     assert calibration.shift_soft_tissue(hu, -7.0).tolist() == [-1000.0, -2.0, 58.0, 900.0]  # air and bone stay
 
 
+def test_parenchyma_noise_estimate_and_its_warning():
+    from HematomaExpansionLib.segmentation import calibration
+
+    rng = np.random.default_rng(1)
+    brain = np.zeros((6, 80, 80), bool)
+    brain[:, 10:70, 10:70] = True
+    for sd in (3.0, 6.0):
+        hu = (30.0 + sd * rng.standard_normal(brain.shape)).astype(np.float32)
+        hu[~brain] = -1000.0
+        # a pixel's difference from its 3×3 mean has SD sqrt(8/9) of white noise's
+        assert calibration.parenchyma_noise_hu(hu, brain, 30.0) == pytest.approx(sd * math.sqrt(8 / 9), rel=0.05)
+    assert calibration.parenchyma_noise_hu(hu, brain, None) is None
+    assert calibration.parenchyma_noise_hu(hu, np.zeros_like(brain), 30.0) is None
+    quiet = {"parenchyma_hu": 22.0, "density_shift_hu": 0.0, "noise_hu": 2.5}
+    assert calibration.calibration_warnings(quiet) == []
+    (note,) = calibration.calibration_warnings(dict(quiet, noise_hu=5.6))
+    assert note.startswith("image noise 5.6 HU") and "small isolated spots" in note
+    assert len(calibration.calibration_warnings(dict(quiet, noise_hu=5.6, parenchyma_hu=35.0, density_shift_hu=-7.0))) == 2
+
+
+def test_a_noisier_scanner_is_measured_and_flagged_in_the_segment_output():
+    """Val seed 202001 (5 mm slices) with 14 HU of extra correlated noise: the segmentation reports the noise and
+    every output carries the note (the stress test's false spots; the scan as simulated reads ~2 HU, no note)."""
+    _need_weights()
+    _need_data()
+    from scipy import ndimage as ndi
+
+    from HematomaExpansionLib.segmentation.calibration import calibration_warnings
+
+    case = simulate_case(202001, split="val", domain=False)
+    net.segment_net(case.ct)
+    assert case.ct.metadata["density_calibration"]["noise_hu"] < 3.0
+    assert calibration_warnings(case.ct.metadata["density_calibration"]) == []
+    noise = ndi.gaussian_filter(np.random.default_rng(0).standard_normal(case.ct.shape).astype(np.float32), (0, 0.7, 0.7))
+    hu = case.ct.array + np.where(case.ct.array > -300, 14.0 * noise / noise.std(), 0.0).astype(np.float32)
+    noisy = CTImage(hu, case.ct.spacing, case.ct.origin, case.ct.direction.copy())
+    net.segment_net(noisy)
+    report = noisy.metadata["density_calibration"]
+    assert report["noise_hu"] > 4.5
+    assert any(w.startswith("image noise") for w in calibration_warnings(report))
+
+
 def test_a_skull_stripped_head_read_12_hu_brighter_gains_no_false_blood():
     """Val seed 202005 (skull-stripped) on a scanner reading soft tissue 12 HU higher: without the density
     calibration the network labelled 35 mL for a 7.2 mL lesion."""

@@ -23,7 +23,7 @@ from ..pipeline.batch import BatchOptions, run_batch
 from ..pipeline.batch_inputs import collect_cases
 from ..pipeline.executors import EXECUTORS
 from ..pipeline.run_case import run_pipeline
-from ..segmentation.calibration import calibration_warning
+from ..segmentation.calibration import calibration_warnings
 from ..segmentation.dispatch import METHODS, resolve_method, segment
 from ..simulation.sample import make_sample_case
 
@@ -95,7 +95,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         "volume_ml": round(m.volume_ml, 3), "iph_volume_ml": round(m.iph_volume_ml, 3),
         "ivh_volume_ml": round(m.ivh_volume_ml, 3), "abc2_ml": round(m.abc2_ml, 3),
         "density_calibration": calibration,
-        "warnings": [w for w in (calibration_warning(calibration),) if w] + scan_edge_warnings(ct, labels),
+        "warnings": calibration_warnings(calibration) + scan_edge_warnings(ct, labels),
         "seconds": round(time.perf_counter() - t0, 2),
     }))
     return 0

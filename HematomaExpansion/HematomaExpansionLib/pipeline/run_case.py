@@ -15,7 +15,7 @@ from ..core.results import Prediction
 from ..expansion.predictor import ExpansionPredictor
 from ..features.clinical import CLINICAL_ALIASES
 from ..features.measurement import measure, scan_edge_warnings
-from ..segmentation.calibration import calibration_warning
+from ..segmentation.calibration import calibration_warnings
 from ..segmentation.dispatch import describe_method, segment
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,7 @@ def run_pipeline(
         if unused:
             warnings.append(f"clinical inputs not used by model {model_output.model_id}: {', '.join(unused)} "
                             f"(it reads {', '.join(CLINICAL_ALIASES)})")
-    note = calibration_warning(ct.metadata.get("density_calibration") or {})  # segmentation's or the features'
-    if note:
-        warnings.insert(0, note)
+    # segmentation's or the features' calibration report
+    warnings[:0] = calibration_warnings(ct.metadata.get("density_calibration") or {})
     return Prediction(ct.source, labels, mask_source, measurements, model_output, timings, warnings, status)
 

@@ -48,7 +48,7 @@ from ..core.hashing import sha256_file
 from ..core.results import LABEL_IPH, LABEL_IVH
 from .anatomy_filter import refine_with_anatomy
 from .architecture import build_model
-from .calibration import BRAIN_CALIBRATION_HU, calibration_shift_hu, read_weights_record, shift_soft_tissue, weights_calibration_hu
+from .calibration import BRAIN_CALIBRATION_HU, calibration_shift_hu, parenchyma_noise_hu, read_weights_record, shift_soft_tissue, weights_calibration_hu
 from .compartments import absorb_ivh_on_clot
 from .density_filter import postprocess
 from .slabs import slab_factor, to_slabs, to_slices
@@ -331,11 +331,13 @@ def segment_net_canonical(hu: np.ndarray, spacing, model=None, post: bool = True
 
 def _input_calibration(planes: np.ndarray, geom: SliceGeometry, slice_mm: float,
                        bounds: tuple[float, float]) -> tuple[np.ndarray, dict]:
-    """(intracranial mask on the network grid, ``{"parenchyma_hu", "density_shift_hu", "calibration_range_hu"}``)."""
+    """(intracranial mask on the network grid, ``{"parenchyma_hu", "density_shift_hu", "calibration_range_hu", "noise_hu"}``)."""
     brain = net_grid_brain(planes, geom, slice_mm)
     parenchyma = parenchyma_median_hu(planes[:, 1], brain) if brain.any() else None
+    noise = parenchyma_noise_hu(planes[:, 1], brain, parenchyma)
     return brain, {"parenchyma_hu": None if parenchyma is None else round(parenchyma, 1),
-                   "density_shift_hu": calibration_shift_hu(parenchyma, bounds), "calibration_range_hu": list(bounds)}
+                   "density_shift_hu": calibration_shift_hu(parenchyma, bounds), "calibration_range_hu": list(bounds),
+                   "noise_hu": None if noise is None else round(noise, 2)}
 
 
 def density_calibration(ct: CTImage) -> dict:
