@@ -88,12 +88,17 @@ def parenchyma_noise_hu(hu: np.ndarray, brain: np.ndarray, parenchyma_hu: float 
         return None
     with_brain = np.nonzero(brain.any(axis=(1, 2)))[0]
     pick = with_brain[np.linspace(0, len(with_brain) - 1, min(len(with_brain), NOISE_SLICES)).round().astype(int)]
-    hu, brain = hu[pick], brain[pick]
     e = 2 * NOISE_EDGE_PIXELS + 1
-    core = ndi.binary_erosion(brain, np.ones((1, e, e), bool)) & (np.abs(hu - parenchyma_hu) < NOISE_WINDOW_HU)
-    if core.sum() < 100:
+    residuals = []
+    for k in np.unique(pick):  # one plane at a time, cropped to its brain: a few MB on any scan
+        rows, cols = (np.nonzero(brain[k].any(axis=a))[0] for a in (1, 0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        plane = np.asarray(hu[k][box], np.float32)
+        core = ndi.binary_erosion(brain[k][box], np.ones((e, e), bool)) & (np.abs(plane - parenchyma_hu) < NOISE_WINDOW_HU)
+        residuals.append((plane - ndi.uniform_filter(plane, 3))[core])
+    residual = np.concatenate(residuals) if residuals else np.zeros(0, np.float32)
+    if residual.size < 100:
         return None
-    residual = (hu - ndi.uniform_filter(hu, (1, 3, 3)))[core]
     return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
 
 
