@@ -312,3 +312,19 @@ def test_ivh_specks_and_lobes_on_a_clot_become_iph_real_extension_and_lone_ivh_s
         return (labels[shell] == LABEL_IPH).mean()
 
     assert clot_share(lobe) >= CLOT_CONTACT_MIN_FRACTION > clot_share(extension) > 0
+
+
+def test_calcification_margin_is_the_exact_euclidean_margin_computed_near_blood_only():
+    """``density_filter.within_margin`` gives what a distance transform over the whole box gives, for every
+    candidate voxel, on anisotropic grids (thin and thick slices)."""
+    from HematomaExpansionLib.segmentation.density_filter import within_margin
+
+    rng = np.random.default_rng(3)
+    for spacing, margin in (((0.6, 0.45, 0.45), 1.5), ((5.0, 0.5, 0.5), 1.5), ((1.0, 1.0, 1.0), 2.2)):
+        dense = rng.random((30, 60, 60)) > 0.998
+        candidates = ndi.binary_dilation(rng.random((30, 60, 60)) > 0.995, iterations=2)
+        full = ndi.distance_transform_edt(~dense, sampling=spacing) <= margin
+        assert np.array_equal(within_margin(dense, candidates, spacing, margin), candidates & full)
+    none = np.zeros((5, 8, 8), bool)
+    assert not within_margin(none, ~none, (1, 1, 1), 1.5).any()
+    assert not within_margin(~none, none, (1, 1, 1), 1.5).any()
