@@ -82,6 +82,7 @@ from ..anatomy.brain import BONE_HU
 from ..anatomy.extent import margin_voxels
 from ..anatomy.midline import MidsagittalPlane, fit_midsagittal_plane
 from ..core.results import LABEL_IVH
+from .density_filter import within_margin
 
 RIBBON_MAX_DEPTH_MM = 3.5
 MIN_LOCAL_CONTRAST_HU = 14.0
@@ -217,8 +218,7 @@ def _measure(m: np.ndarray, hu: np.ndarray, blood: np.ndarray, brain: np.ndarray
     contrast = core_hu - float(np.median(hu[ring])) if measurable else None
     bone = hu > BONE_HU
     touching = ndi.binary_dilation(m) & ~blood | m
-    if bone.any():
-        touching &= ndi.distance_transform_edt(~bone, sampling=spacing) > SKULL_MARGIN_MM
+    touching &= ~within_margin(bone, touching, spacing, SKULL_MARGIN_MM)
     # a dense core is a blob, not one voxel: the in-plane 3 × 3 median drops noise spikes (a 0.4 mL
     # clot of 79 HU in a noisy scan reaches 104 HU in single voxels) and keeps a calcification ≥ ~1 mm
     dense = _dense_core_hu(hu, touching)
