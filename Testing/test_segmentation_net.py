@@ -342,6 +342,10 @@ def test_weights_carry_their_own_trained_density_range(tmp_path):
     net.clear_model_cache()
     write_weights_record(weights, {"brain_calibration_hu": [30.5, 40.5], "training_parenchyma_hu": [35.4]})
     assert calibration.weights_record_path(weights) == tmp_path / "fold.json"
+    write_weights_record(weights, {"brain_calibration_hu": [40.5, 30.5]})
+    with pytest.raises(ModelError, match="brain_calibration_hu"):
+        net.load_model(weights)
+    write_weights_record(weights, {"brain_calibration_hu": [30.5, 40.5], "training_parenchyma_hu": [35.4]})
     model = net.load_model(weights)
     assert model.brain_calibration_hu == (30.5, 40.5)
     z, y, x = np.indices((6, 160, 160))

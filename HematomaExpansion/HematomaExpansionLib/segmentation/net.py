@@ -209,7 +209,10 @@ def load_model(path: str | Path | None = None, expected_sha256: str | None = Non
         record = read_weights_record(path)
     arch = (record or {}).get("architecture", {})
     model = _load_cached(str(path), expected_sha256, int(arch.get("base", 8)), int(arch.get("levels", 5)))
-    model.brain_calibration_hu = weights_calibration_hu(record)
+    try:
+        model.brain_calibration_hu = weights_calibration_hu(record)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"segmentation weights {path}: bad brain_calibration_hu in their record: {exc}") from exc
     return model
 
 
