@@ -315,9 +315,9 @@ def test_ivh_specks_and_lobes_on_a_clot_become_iph_real_extension_and_lone_ivh_s
 
 
 def test_calcification_margin_is_the_exact_euclidean_margin_computed_near_blood_only():
-    """``density_filter.within_margin`` gives what a distance transform over the whole box gives, for every
+    """``core.morphology.within_margin`` gives what a distance transform over the whole box gives, for every
     candidate voxel, on anisotropic grids (thin and thick slices)."""
-    from HematomaExpansionLib.segmentation.density_filter import within_margin
+    from HematomaExpansionLib.core.morphology import within_margin
 
     rng = np.random.default_rng(3)
     for spacing, margin in (((0.6, 0.45, 0.45), 1.5), ((5.0, 0.5, 0.5), 1.5), ((1.0, 1.0, 1.0), 2.2)):

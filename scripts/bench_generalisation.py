@@ -45,12 +45,11 @@ sys.path.insert(0, str(ROOT / "HematomaExpansion"))
 
 from HematomaExpansionLib.anatomy.brain import brain_mask_canonical  # noqa: E402
 from HematomaExpansionLib.core import config  # noqa: E402
-from HematomaExpansionLib.core.ct_image import CTImage  # noqa: E402
 from HematomaExpansionLib.core.results import LABEL_IPH  # noqa: E402
 from HematomaExpansionLib.features.measurement import measure  # noqa: E402
 from HematomaExpansionLib.io.ct_files import read_ct  # noqa: E402
 from HematomaExpansionLib.segmentation import net as segmentation_net  # noqa: E402
-from HematomaExpansionLib.segmentation.calibration import shift_soft_tissue  # noqa: E402
+from HematomaExpansionLib.segmentation.calibration import shifted_ct  # noqa: E402
 from HematomaExpansionLib.simulation.backgrounds import anatomy  # noqa: E402
 from HematomaExpansionLib.simulation.cases import simulate_case  # noqa: E402
 from HematomaExpansionLib.simulation.lesions import list_lesion_masks, place_lesion  # noqa: E402
@@ -131,10 +130,7 @@ def _row(head: str, ct, labels: np.ndarray, pred: np.ndarray, truth: np.ndarray)
 
 def brighter(ct, offset_hu: float):
     """``ct`` as a scanner reading every soft tissue ``offset_hu`` higher would show it (bone and air as they are)."""
-    if not offset_hu:
-        return ct
-    hu = shift_soft_tissue(ct.array.astype(np.float32, copy=True), offset_hu)
-    return CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), ct.source, {})
+    return shifted_ct(ct, offset_hu)
 
 
 def engine_cases(model, n: int, seed: int, head: str, domain: bool, variant: str | None = None,

@@ -55,3 +55,21 @@ def _disk_filter(image: np.ndarray, disk: np.ndarray, op) -> np.ndarray:
         part = by_width[half][:, ry + dy: ry + dy + h, rx: rx + w]
         out = part.copy() if out is None else op(out, part, out=out)
     return out if out is not None else image.copy()
+
+
+def within_margin(dense: np.ndarray, candidates: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
+    """The ``candidates`` voxels within ``margin_mm`` (Euclidean) of a ``dense`` voxel. Exact, but the distance
+    transform runs only around candidates that a box of the margin's reach finds dense voxels beside (over
+    the whole blood box of a thin-slice scan it took 1.9 s)."""
+    out = np.zeros(dense.shape, bool)
+    if not dense.any() or not candidates.any():
+        return out
+    reach = [max(1, int(np.ceil(margin_mm / float(sp)))) for sp in spacing]
+    near = candidates & ndi.maximum_filter(dense, size=[2 * r + 1 for r in reach])
+    if not near.any():
+        return out
+    where = np.nonzero(near)
+    box = tuple(slice(max(0, int(i.min()) - r), int(i.max()) + r + 1) for i, r in zip(where, reach))
+    if dense[box].any():
+        out[box] = candidates[box] & (ndi.distance_transform_edt(~dense[box], sampling=spacing) <= margin_mm)
+    return out

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..core.ct_image import CTImage
-from ..segmentation.calibration import SOFT_TISSUE_SHIFT_HU, calibration_shift_hu, shift_soft_tissue
+from ..segmentation.calibration import calibration_shift_hu, shifted_ct, soft_tissue
 from ..segmentation.net import density_calibration
 from .ct_cache import CTCache
 
@@ -51,11 +51,7 @@ def feature_shift_hu(report: dict) -> float:
 
 def calibrated_ct(ct: CTImage, report: dict) -> CTImage:
     """A copy of ``ct`` with its soft tissue shifted by ``feature_shift_hu`` (``ct`` itself when 0)."""
-    shift = feature_shift_hu(report)
-    if not shift:
-        return ct
-    hu = shift_soft_tissue(ct.array.astype(np.float32, copy=True), shift)
-    return CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), ct.source, dict(ct.metadata))
+    return shifted_ct(ct, feature_shift_hu(report))
 
 
 @contextmanager
@@ -74,7 +70,7 @@ def calibrated(ct: CTImage, report: dict) -> Iterator[CTImage]:
     shifted = []
     try:
         for a in arr:
-            soft = (a > SOFT_TISSUE_SHIFT_HU[0]) & (a < SOFT_TISSUE_SHIFT_HU[1])
+            soft = soft_tissue(a)
             a[soft] += shift
             shifted.append(np.packbits(soft))
         yield ct

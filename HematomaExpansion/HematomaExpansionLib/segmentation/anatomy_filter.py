@@ -81,8 +81,8 @@ from scipy import ndimage as ndi
 from ..anatomy.brain import BONE_HU
 from ..anatomy.extent import margin_voxels
 from ..anatomy.midline import MidsagittalPlane, fit_midsagittal_plane
+from ..core.morphology import within_margin
 from ..core.results import LABEL_IVH
-from .density_filter import within_margin
 
 RIBBON_MAX_DEPTH_MM = 3.5
 MIN_LOCAL_CONTRAST_HU = 14.0

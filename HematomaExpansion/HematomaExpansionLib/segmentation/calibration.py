@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..core.ct_image import CTImage
+
 BRAIN_CALIBRATION_HU = (18.0, 28.0)
 CALIBRATION_HALF_WIDTH_HU = 5.0
 SOFT_TISSUE_SHIFT_HU = (-50.0, 150.0)
@@ -127,8 +129,20 @@ def calibration_warning(report: dict) -> str | None:
             "mask and do not change); check the mask's borders")
 
 
+def soft_tissue(hu: np.ndarray) -> np.ndarray:
+    """The voxels a density shift moves (``SOFT_TISSUE_SHIFT_HU``): not air, not bone."""
+    return (hu > SOFT_TISSUE_SHIFT_HU[0]) & (hu < SOFT_TISSUE_SHIFT_HU[1])
+
+
 def shift_soft_tissue(hu: np.ndarray, shift: float) -> np.ndarray:
     """Add ``shift`` to the soft-tissue voxels of ``hu`` in place (air and bone keep their values)."""
-    soft = (hu > SOFT_TISSUE_SHIFT_HU[0]) & (hu < SOFT_TISSUE_SHIFT_HU[1])
-    hu[soft] += shift
+    hu[soft_tissue(hu)] += shift
     return hu
+
+
+def shifted_ct(ct: CTImage, shift: float) -> CTImage:
+    """A float32 copy of ``ct`` with its soft tissue shifted by ``shift`` HU (``ct`` itself when 0)."""
+    if not shift:
+        return ct
+    hu = shift_soft_tissue(ct.array.astype(np.float32, copy=True), shift)
+    return CTImage(hu, ct.spacing, ct.origin, ct.direction.copy(), ct.source, dict(ct.metadata))

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..anatomy.brain import brain_reference_hu
+from ..core.morphology import within_margin
 
 MAX_BLOOD_HU = 100.0
 CALCIFICATION_HU = 140.0
@@ -56,24 +57,6 @@ def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray |
     sub = np.where(keep, labels[sl], 0).astype(labels.dtype)
     out = np.zeros_like(labels)
     out[sl] = sub
-    return out
-
-
-def within_margin(dense: np.ndarray, candidates: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
-    """The ``candidates`` voxels within ``margin_mm`` (Euclidean) of a ``dense`` voxel. Exact, but the distance
-    transform runs only around candidates that a box of the margin's reach finds dense voxels beside (over
-    the whole blood box of a thin-slice scan it took 1.9 s)."""
-    out = np.zeros(dense.shape, bool)
-    if not dense.any() or not candidates.any():
-        return out
-    reach = [max(1, int(np.ceil(margin_mm / float(sp)))) for sp in spacing]
-    near = candidates & ndi.maximum_filter(dense, size=[2 * r + 1 for r in reach])
-    if not near.any():
-        return out
-    where = np.nonzero(near)
-    box = tuple(slice(max(0, int(i.min()) - r), int(i.max()) + r + 1) for i, r in zip(where, reach))
-    if dense[box].any():
-        out[box] = candidates[box] & (ndi.distance_transform_edt(~dense[box], sampling=spacing) <= margin_mm)
     return out
 
 
