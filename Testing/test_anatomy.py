@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from HematomaExpansionLib.anatomy.brain import brain_mask_canonical
 from HematomaExpansionLib.anatomy.extent import bounding_box, margin_voxels
 from HematomaExpansionLib.anatomy.ventricles import ventricle_mask_canonical
-from HematomaExpansionLib.core.morphology import ball, inplane_disk, inplane_grey_closing
+from HematomaExpansionLib.core.morphology import ball, distance_inside, inplane_disk, inplane_grey_closing
 from HematomaExpansionLib.io.ct_files import read_ct
 from HematomaExpansionLib.segmentation import classic
 from HematomaExpansionLib.simulation.sample import make_sample_case
@@ -189,6 +189,16 @@ def test_inplane_grey_closing_equals_scipys(shape, spacing, radius):
     image = np.random.default_rng(len(shape) + shape[1]).normal(50.0, 12.0, shape)
     disk = inplane_disk(radius, spacing)
     assert np.array_equal(inplane_grey_closing(image, disk), ndi.grey_closing(image, footprint=disk))
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.4, 1.0, 1.0), (0.6, 0.45, 0.45), (5.0, 0.43, 0.51)])
+def test_distance_inside_is_scipys_euclidean_distance_transform(spacing):
+    """The fast transform the segmentation uses gives scipy's distances (to float32 precision), a view
+    or an all-inside mask included (the latter is scipy's own answer)."""
+    mask = ndi.binary_opening(np.random.default_rng(7).random((12, 40, 36)) > 0.2)
+    for m in (mask, mask[:, ::2, 1:], np.ones((3, 4, 5), bool), np.zeros((3, 4, 5), bool)):
+        expected = ndi.distance_transform_edt(m, sampling=spacing)
+        np.testing.assert_allclose(distance_inside(m, spacing), expected, rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("mask_fn", [brain_mask_canonical, classic.intracranial_mask])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..core.morphology import ball
+from ..core.morphology import ball, distance_inside
 from .extent import bounding_box, margin_voxels
 
 BONE_HU = 300.0
@@ -32,14 +32,19 @@ def fill_background(hu: np.ndarray) -> np.ndarray | None:
     return np.isin(lab, touching[touching > 0])
 
 
-def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
+def brain_mask_canonical(hu: np.ndarray, spacing, fast: bool = False) -> np.ndarray:
     """Intracranial soft tissue (brain + CSF) on a canonical array; robust to skull stripping.
 
     Soft tissue (SOFT_TISSUE_HU) > 2 mm from bone, eroded by BRAIN_EROSION_MM (cuts the scalp and
     the orbits off), largest 3D component, grown back, holes filled per slice. Morphology by
     distance transforms on the head's bounding box. A skull-stripped scan's constant fill
     (``fill_background``) is outside.
+
+    ``fast``: the distances in float32 (``distance_inside``, 3-4× faster); a voxel within ~1e-6 mm of
+    a threshold distance may then fall on the other side of it (0.6 mm slices: 10 slices = 6 mm). The
+    segmentation's network grid uses it; the simulation and the features keep the exact mask.
     """
+    distance = distance_inside if fast else _exact_distance_inside
     out = np.zeros(hu.shape, bool)
     outside = fill_background(hu)
     sl = bounding_box(hu > -300 if outside is None else (hu > -300) & ~outside, (1, 1, 1))
@@ -51,8 +56,8 @@ def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
     if bone.sum() < 0.002 * h.size:  # skull-stripped
         brain = ndi.binary_opening(soft, ball(1.5, spacing))
     else:
-        far = ndi.distance_transform_edt(~bone, sampling=spacing) > 2.0
-        core = ndi.distance_transform_edt(soft & far, sampling=spacing) > BRAIN_EROSION_MM
+        far = distance(~bone, spacing) > 2.0
+        core = distance(soft & far, spacing) > BRAIN_EROSION_MM
         lab, n = ndi.label(core)
         if n == 0:
             return out
@@ -60,12 +65,16 @@ def brain_mask_canonical(hu: np.ndarray, spacing) -> np.ndarray:
         largest = lab == (1 + int(np.argmax(sizes)))
         sl2 = bounding_box(largest, margin_voxels(BRAIN_EROSION_MM + 2, spacing))
         grown = np.zeros_like(largest)
-        grown[sl2] = ndi.distance_transform_edt(~largest[sl2], sampling=spacing) <= BRAIN_EROSION_MM + 1.0
+        grown[sl2] = distance(~largest[sl2], spacing) <= BRAIN_EROSION_MM + 1.0
         brain = grown & soft & ~bone
     for k in range(brain.shape[0]):
         brain[k] = ndi.binary_fill_holes(brain[k])
     out[sl] = brain & ~bone
     return out
+
+
+def _exact_distance_inside(mask: np.ndarray, spacing) -> np.ndarray:
+    return ndi.distance_transform_edt(mask, sampling=spacing)
 
 
 BRAIN_REFERENCE_HU = (15.0, 50.0)

@@ -24,7 +24,7 @@ from ..pipeline.batch_inputs import collect_cases
 from ..pipeline.executors import EXECUTORS
 from ..pipeline.run_case import run_pipeline
 from ..segmentation.calibration import calibration_warnings
-from ..segmentation.dispatch import METHODS, resolve_method, segment
+from ..segmentation.dispatch import METHODS, resolve_method, segment, start_loading
 from ..simulation.sample import make_sample_case
 
 
@@ -85,7 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    loading = start_loading(args.method)
     ct = read_ct(args.ct)
+    if loading is not None:
+        loading.result()
     labels = segment(ct, method=args.method)
     write_labels(ct, labels, args.output)
     m = measure(ct, labels)
@@ -105,7 +108,10 @@ def run_predict(ct_path: str | Path, output_dir: str | Path, mask_path: str | No
                 clinical: dict[str, Any] | None = None, definition: str | None = None,
                 method: str = "auto", models_dir: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
+    loading = None if mask_path else start_loading(method)
     ct = read_ct(ct_path)
+    if loading is not None:
+        loading.result()
     mask = read_mask(mask_path, ct) if mask_path else None
     prediction = run_pipeline(ct, mask=mask, clinical=clinical, seg_method=method, definition=definition,
                               models_dir=Path(models_dir) if models_dir else None)

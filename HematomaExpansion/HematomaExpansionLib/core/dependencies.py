@@ -26,6 +26,7 @@ REQUIREMENTS: tuple[tuple[str, str], ...] = (
     ("torch==2.13.0", "torch"),
     ("numpy>=1.24", "numpy"),
     ("scipy>=1.10", "scipy"),
+    ("edt>=3.0", "edt"),
     ("SimpleITK>=2.2", "SimpleITK"),
     ("scikit-learn>=1.3", "sklearn"),
     ("pyradiomics==3.0.1", "radiomics"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import edt
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -18,6 +19,17 @@ def ball(radius_mm: float, spacing) -> np.ndarray:
     zz, yy, xx = np.ogrid[-r[0]: r[0] + 1, -r[1]: r[1] + 1, -r[2]: r[2] + 1]
     d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip((zz, yy, xx), spacing))
     return d <= 1.0
+
+
+def distance_inside(mask: np.ndarray, spacing) -> np.ndarray:
+    """Euclidean distance (mm) from each ``mask`` voxel to the nearest voxel outside it (0 outside), as
+    ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)`` gives it, to float32 precision, in a
+    third to a quarter of the time (the ``edt`` package; on a thin-slice scan the segmentation's distance
+    transforms took 2 s). A mask with no voxel outside it is left to scipy, whose answer there is its own."""
+    mask = np.asarray(mask, bool)
+    if mask.all():
+        return ndi.distance_transform_edt(mask, sampling=spacing)
+    return edt.edt(np.ascontiguousarray(mask), anisotropy=tuple(float(s) for s in spacing), black_border=False)
 
 
 def inplane_disk(radius_mm: float, spacing) -> np.ndarray:

@@ -39,7 +39,7 @@ def _diameters(slice_mask: np.ndarray, row_mm: float, col_mm: float) -> tuple[fl
 def abc2(mask_canonical: np.ndarray, spacing: tuple[float, float, float]) -> tuple[float, float, float, float]:
     """(volume mL, A mm, B mm, C mm) by Kothari's ABC/2 on a canonical binary mask."""
     slice_mm, row_mm, col_mm = spacing
-    areas = mask_canonical.reshape(mask_canonical.shape[0], -1).sum(axis=1).astype(float)
+    areas = mask_canonical.sum(axis=(1, 2)).astype(float)
     if areas.max() == 0:
         return 0.0, 0.0, 0.0, 0.0
     k = int(np.argmax(areas))
@@ -68,11 +68,12 @@ def measure(ct: CTImage, labels: np.ndarray) -> Measurements:
     iph = labels == LABEL_IPH
     ivh = labels == LABEL_IVH
     blood = labels > 0
-    canonical = ct.to_canonical_array(blood)
+    # views, not copies: a canonical copy of a thin-slice scan's mask is a 78 MB transpose (0.3 s each)
+    canonical = ct.canonical_view(blood)
     spacing = ct.canonical_spacing()
-    abc_target = _largest_component(ct.to_canonical_array(iph) if iph.any() else canonical)
+    abc_target = _largest_component(ct.canonical_view(iph) if iph.any() else canonical)
     vol, a, b, c = abc2(abc_target, spacing)
-    areas = canonical.reshape(canonical.shape[0], -1).sum(axis=1)
+    areas = canonical.sum(axis=(1, 2))
     k = int(np.argmax(areas)) if areas.max() > 0 else -1
     _, n_comp = ndi.label(blood[bounding_box(blood)])
     return Measurements(

@@ -155,7 +155,9 @@ def _execute_cached(ex: Any, cache: CTCache, ct: CTImage, roi: np.ndarray) -> di
     settings = ex.settings.copy()
     settings["label"] = 1
     image = cache.sitk_image(ct)
-    mask = ct.to_sitk(roi, pixel_type=np.uint32)  # what getMask makes of it (cast to UInt32; 0 and 1 present)
+    # what getMask makes of it (UInt32; 0 and 1 present), cast inside SimpleITK from a byte image: a
+    # UInt32 numpy copy beside its image would add 630 MB at once on a 512×512×300 scan
+    mask = sitk.Cast(ct.to_sitk(np.asarray(roi).astype(np.uint8, copy=False)), sitk.sitkUInt32)
     plain = (settings.get("interpolator") is None or settings.get("resampledPixelSpacing") is None
              or settings.get("normalize") or settings.get("resegmentRange") is not None)
     if plain:  # parameters this path does not reproduce: pyradiomics as it is (still on the cached image)

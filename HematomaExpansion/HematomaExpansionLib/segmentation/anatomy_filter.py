@@ -79,9 +79,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..anatomy.brain import BONE_HU
-from ..anatomy.extent import margin_voxels
+from ..anatomy.extent import bounding_box, margin_voxels
 from ..anatomy.midline import MidsagittalPlane, fit_midsagittal_plane
-from ..core.morphology import within_margin
+from ..core.morphology import distance_inside, within_margin
 from ..core.results import LABEL_IVH
 
 RIBBON_MAX_DEPTH_MM = 3.5
@@ -146,7 +146,7 @@ def refine_with_anatomy(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.n
     if not blood.any():
         return labels
     pad = margin_voxels(max(RIBBON_MAX_DEPTH_MM, RING_MM[1]) + 2.0, spacing)
-    box = tuple(slice(max(0, b.start - p), b.stop + p) for b, p in zip(ndi.find_objects(blood.astype(np.uint8))[0], pad))
+    box = bounding_box(blood, pad)
     sub_lab, sub_hu, sub_brain = labels[box], hu[box].astype(np.float32), brain[box]
     verdicts = component_verdicts(sub_lab, sub_hu, spacing, sub_brain, fit_midsagittal_plane(brain, spacing),
                                   tuple(s.start for s in box))
@@ -206,9 +206,9 @@ def _grow_component(labels: np.ndarray, comp: np.ndarray, v: dict, box: tuple, h
 
 def _measure(m: np.ndarray, hu: np.ndarray, blood: np.ndarray, brain: np.ndarray, spacing) -> dict:
     # depth below the intracranial boundary; the box is padded enough for the ribbon test
-    depth = ndi.distance_transform_edt(brain | m, sampling=spacing)
-    outside = ndi.distance_transform_edt(~m, sampling=spacing)
-    inside = ndi.distance_transform_edt(m, sampling=spacing)
+    depth = distance_inside(brain | m, spacing)
+    outside = distance_inside(~m, spacing)
+    inside = distance_inside(m, spacing)
     ring = (outside > RING_MM[0]) & (outside <= RING_MM[1]) & brain & ~blood & \
         (hu > RING_BRAIN_HU[0]) & (hu < RING_BRAIN_HU[1])
     core = m & (inside > CORE_DEPTH_MM)

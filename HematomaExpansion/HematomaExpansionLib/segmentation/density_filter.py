@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..anatomy.brain import brain_reference_hu
+from ..anatomy.extent import bounding_box
 from ..core.morphology import within_margin
 
 MAX_BLOOD_HU = 100.0
@@ -38,22 +39,25 @@ def postprocess(labels: np.ndarray, hu: np.ndarray, spacing, brain: np.ndarray |
     blood = labels > 0
     if not blood.any():
         return labels
-    sl = tuple(slice(max(0, s.start - 6), s.stop + 6) for s in ndi.find_objects(blood.astype(np.uint8))[0])
+    sl = bounding_box(blood, (6, 6, 6))
     sub_hu = hu[sl]
     smooth = ndi.uniform_filter(sub_hu, size=(1, 3, 3))
     keep = blood[sl] & (smooth <= MAX_BLOOD_HU)
     keep &= ~within_margin(sub_hu > CALCIFICATION_HU, keep, spacing, CALCIFICATION_MARGIN_MM)
     lab, n = ndi.label(keep)
     if n:
-        idx = np.arange(1, n + 1)
         vml = float(np.prod(spacing)) / 1000.0
-        sizes = ndi.sum(keep, lab, idx) * vml
-        mean_hu = ndi.mean(sub_hu, lab, idx)
+        # per-component sums over the component voxels only (scipy's labelled mean passes every voxel of the
+        # box, which spans the head when the network leaves specks near the skull: 0.8 s on a thin-slice scan)
+        which = lab[keep]
+        counts = np.bincount(which, minlength=n + 1)[1:]
+        sizes = counts * vml
+        mean_hu = np.bincount(which, weights=sub_hu[keep], minlength=n + 1)[1:] / counts
         ok = (sizes >= MIN_COMPONENT_ML) & (mean_hu >= min_mean_blood_hu(hu, brain))
         if brain is not None:
-            inside = ndi.mean(brain[sl], lab, idx)
+            inside = np.bincount(which, weights=brain[sl][keep], minlength=n + 1)[1:] / counts
             ok &= inside >= MIN_INSIDE_BRAIN_FRACTION
-        keep = np.isin(lab, idx[ok])
+        keep = np.concatenate([[False], ok])[lab]
     sub = np.where(keep, labels[sl], 0).astype(labels.dtype)
     out = np.zeros_like(labels)
     out[sl] = sub

@@ -8,6 +8,7 @@ bundled, classic otherwise).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -39,6 +40,18 @@ def describe_method(method: str) -> str:
     if resolved == "net":
         return f"net ({net.model_description()})"
     return resolved
+
+
+def start_loading(method: str = "auto") -> Future | None:
+    """Load ``method``'s network in a background thread (importing torch and the weights take ~1 s), so a
+    command can read its scan meanwhile. None when the method needs no network. Wait on the future before
+    segmenting: a missing or corrupt model raises there."""
+    if resolve_method(method) != "net":
+        return None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmentation-model")
+    loading = pool.submit(net.load_model)
+    pool.shutdown(wait=False)
+    return loading
 
 
 def segment(ct: CTImage, method: str = "auto") -> np.ndarray:

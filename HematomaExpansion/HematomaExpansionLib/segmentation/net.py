@@ -238,7 +238,8 @@ def _load_cached(path: str, expected_sha256: str | None, base: int, levels: int)
     except RuntimeError as exc:
         raise ModelError(f"segmentation weights {p} do not fit the network: {exc}") from exc
     model.eval()
-    return fuse_batchnorm(model)
+    # channels-last: oneDNN's convolutions run about twice as fast on CPU in that layout
+    return fuse_batchnorm(model).to(memory_format=torch.channels_last)
 
 
 def clear_model_cache() -> None:
@@ -286,7 +287,7 @@ def predict_probabilities(model, planes: np.ndarray, threads: int | None = 2, fl
     with torch.inference_mode():
         for b in range(0, len(idx), INFER_BATCH):
             sel = idx[b: b + INFER_BATCH]
-            x = torch.from_numpy(np.ascontiguousarray(planes[sel][:, :, rs, cs]))
+            x = torch.from_numpy(np.ascontiguousarray(planes[sel][:, :, rs, cs])).contiguous(memory_format=torch.channels_last)
             logits = model(x)
             if flip_tta:  # left-right test-time augmentation (doubles the time)
                 logits = 0.5 * (logits + torch.flip(model(torch.flip(x, dims=[3])), dims=[3]))
@@ -360,7 +361,7 @@ def net_grid_brain(planes: np.ndarray, geom: SliceGeometry, slice_mm: float) -> 
     rows = slice(max(0, -r0), min(NET_SIZE, geom.resized_hw[0] - r0))
     cols = slice(max(0, -c0), min(NET_SIZE, geom.resized_hw[1] - c0))
     brain = np.zeros(planes[:, 1].shape, bool)
-    brain[:, rows, cols] = brain_mask_canonical(planes[:, 1, rows, cols], (slice_mm, NET_PIXEL_MM, NET_PIXEL_MM))
+    brain[:, rows, cols] = brain_mask_canonical(planes[:, 1, rows, cols], (slice_mm, NET_PIXEL_MM, NET_PIXEL_MM), fast=True)
     return brain
 
 
@@ -382,7 +383,7 @@ def _labels_on_slices(maps: np.ndarray, geom: SliceGeometry, n_slices: int, n: i
 def segment_net(ct: CTImage, model=None) -> np.ndarray:
     """uint8 labels (0, LABEL_IPH, LABEL_IVH) on ``ct``'s exact grid; the density calibration of its input
     is kept in ``ct.metadata["density_calibration"]`` (``segment_net_canonical``'s report)."""
-    hu = ct.to_canonical_array()
+    hu = ct.canonical_view()  # read-only; a canonical copy of a 512×512×300 scan would cost 315 MB and 0.5 s
     report: dict = {}
     labels = segment_net_canonical(hu, ct.canonical_spacing(), model=model, report=report)
     ct.metadata["density_calibration"] = report
