@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from ..core.errors import HematomaExpansionError
 from ..expansion.labels import DEFINITIONS
+from ..features import ct_cache
 from ..features.clinical import parse_clinical
 from ..features.measurement import measure, scan_edge_warnings
 from ..io.ct_files import read_ct, write_labels
@@ -116,6 +117,7 @@ def run_predict(ct_path: str | Path, output_dir: str | Path, mask_path: str | No
     prediction = run_pipeline(ct, mask=mask, clinical=clinical, seg_method=method, definition=definition,
                               models_dir=Path(models_dir) if models_dir else None)
     prediction.timings["total"] = time.perf_counter() - t0
+    ct_cache.clear()  # nothing re-scores this CT: its cached copy (315 MB for a 512×512×300 scan) goes before the outputs
     paths = write_case_outputs(ct, prediction, output_dir)
     return json.loads(paths["result"].read_text())
 

@@ -129,11 +129,12 @@ class CTImage:
                 out = np.flip(out, axis)
         return out
 
-    def canonical_view(self, array: np.ndarray | None = None) -> np.ndarray:
+    def canonical_view(self, array: np.ndarray | None = None, writable: bool = False) -> np.ndarray:
         """``to_canonical_array`` without the copy: a read-only view of ``array`` (default: the HU).
-        Crop it first and copy only the part kept (a whole-scan copy is ~25 MB for a 512² CT)."""
+        Crop it first and copy only the part kept (a whole-scan copy is ~25 MB for a 512² CT).
+        ``writable``: writes through the view land in ``array`` (fill a native-grid volume canonically)."""
         out = self._canonical(array).view()
-        out.flags.writeable = False
+        out.flags.writeable = writable
         return out
 
     def to_canonical_array(self, array: np.ndarray | None = None) -> np.ndarray:

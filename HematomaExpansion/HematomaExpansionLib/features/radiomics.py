@@ -155,9 +155,10 @@ def _execute_cached(ex: Any, cache: CTCache, ct: CTImage, roi: np.ndarray) -> di
     settings = ex.settings.copy()
     settings["label"] = 1
     image = cache.sitk_image(ct)
-    # what getMask makes of it (UInt32; 0 and 1 present), cast inside SimpleITK from a byte image: a
-    # UInt32 numpy copy beside its image would add 630 MB at once on a 512×512×300 scan
-    mask = sitk.Cast(ct.to_sitk(np.asarray(roi).astype(np.uint8, copy=False)), sitk.sitkUInt32)
+    # a byte mask: pyradiomics' getMask would cast it to UInt32, but only its grid, its bounding box and which
+    # voxels equal the label reach the features (nearest-neighbour resampling keeps values), so the features
+    # are the same (Testing/test_rescore_cache.py) without a 315 MB UInt32 copy of a 512×512×300 scan
+    mask = ct.to_sitk(np.asarray(roi).astype(np.uint8, copy=False))
     plain = (settings.get("interpolator") is None or settings.get("resampledPixelSpacing") is None
              or settings.get("normalize") or settings.get("resegmentRange") is not None)
     if plain:  # parameters this path does not reproduce: pyradiomics as it is (still on the cached image)

@@ -30,6 +30,7 @@ from ..core import model_registry
 from ..core.errors import HematomaExpansionError, ModelError
 from ..core.hashing import sha256_text
 from ..expansion.predictor import ExpansionPredictor
+from ..features import ct_cache
 from ..io.ct_files import read_ct
 from ..io.masks import read_mask
 from ..outputs.batch_summary import write_batch_summary, write_case_thumbnail
@@ -145,6 +146,7 @@ def run_case(job: tuple[BatchCase, Path, str], options: BatchOptions) -> dict[st
         prediction = run_pipeline(ct, mask=mask, clinical={**options.clinical, **case.clinical},
                                   seg_method=options.seg_method, definition=options.definition, predictor=predictor,
                                   score=options.score, require_hemorrhage=False)
+        ct_cache.clear()  # every case is a new CT: its cached copy would only hold memory (315 MB per thin-slice scan)
         paths = write_case_outputs(ct, prediction, case_dir)
         write_case_thumbnail(ct, prediction.mask, case_dir)
         doc = json.loads(paths["result"].read_text())
