@@ -315,6 +315,7 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
     model = net.build_model(base=base, levels=levels)
     if init:
         model.load_state_dict(torch.load(init, weights_only=True))
+    model = model.to(memory_format=torch.channels_last)  # about 25 % faster a step on CPU (oneDNN)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     # class-balanced slice sampling: 75 % slices with blood
     w = np.where(has, 0.75 / max(1, has.sum()), 0.25 / max(1, (~has).sum()))
@@ -345,7 +346,7 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
         if n_real:
             rx, ry = _batch(real_x, real_y, rng.choice(len(real_x), n_real), rng, torch)
             bx, by = torch.cat([bx, rx]), torch.cat([by, ry])
-        logits = model(bx)
+        logits = model(bx.contiguous(memory_format=torch.channels_last))
         loss = dice_ce_loss(logits, by, torch)
         opt.zero_grad()
         loss.backward()
@@ -371,7 +372,8 @@ def _save(model, out_path):
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() and "running" not in k else v) for k, v in model.state_dict().items()}
+    state = {k: (v.half() if v.is_floating_point() and "running" not in k else v).contiguous()
+             for k, v in model.state_dict().items()}
     tmp = out.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.rename(out)
