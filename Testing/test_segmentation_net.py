@@ -163,6 +163,30 @@ def test_sha256_mismatch_raises_model_error(tmp_path, monkeypatch, untrained_mod
     net.clear_model_cache()
 
 
+def test_network_loaded_in_the_background_is_the_one_segmentation_uses(tmp_path, monkeypatch, untrained_model):
+    """`segment`/`predict` load the network while the scan is read; a corrupt model still fails with its own
+    error, when the command waits for it, and the classic method loads nothing."""
+    import torch
+
+    from HematomaExpansionLib.segmentation.dispatch import start_loading
+
+    assert start_loading("classic") is None
+    net.clear_model_cache()
+    loading = start_loading("net")
+    assert loading.result(timeout=120) is net.load_model()  # the cached model, not a second copy
+    seg = tmp_path / "segmentation"
+    seg.mkdir()
+    w = seg / "w.pt"
+    torch.save(untrained_model.state_dict(), w)
+    manifest = {"models": {net.MODEL_ID: {"file": "segmentation/w.pt", "sha256": "0" * 64, "kind": "segmentation"}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("HEMEXP_MODELS_DIR", str(tmp_path))
+    net.clear_model_cache()
+    with pytest.raises(ModelError, match="sha256"):
+        start_loading("net").result(timeout=120)
+    net.clear_model_cache()
+
+
 def test_bundled_weights_match_manifest():
     _need_weights()
     entry = json.loads((config.models_dir() / "manifest.json").read_text())["models"][net.MODEL_ID]
