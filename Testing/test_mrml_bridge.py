@@ -263,6 +263,9 @@ def test_prediction_table_values_and_units(mrml_scene):
     assert rows[top[1]][0].ToDouble() == pytest.approx(-0.3) and rows[top[1]][1] == "log-odds"
     assert rows["Warning"][0].ToString() == "low slice count"
     assert table_node.GetColumnDescription("Unit")
+    # headers are the column names, set through titles (the name-as-header setter is deprecated since Slicer 5.1)
+    assert table_node.GetUseColumnTitleAsColumnHeader()
+    assert [table_node.GetColumnTitle(n) for n in tables.TABLE_COLUMNS] == list(tables.TABLE_COLUMNS)
 
 
 def test_table_node_is_reused_and_rewritten(mrml_scene):

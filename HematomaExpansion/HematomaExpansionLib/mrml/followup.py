@@ -35,6 +35,7 @@ from ..expansion.labels import DEFINITION_TEXT, DEFINITIONS
 from ..pipeline.compare import Scan, compare_scans, comparison_document, write_comparison
 from ..segmentation.dispatch import describe_method, segment
 from .segments import CT_REFERENCE_ROLE, labels_from_segmentation_node, labels_to_segmentation_node, segmentation_has_content
+from .tables import show_column_titles
 from .volumes import ct_from_volume_node, follow_transform, scene_of
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def growth_table_node(doc: dict[str, Any], baseline_volume_node: Any, followup_v
     for name in TABLE_COLUMNS:
         node.SetColumnType(name, vtk.VTK_STRING)
     node.SetColumnDescription("Value", "Value; numbers are plain decimals, in the row's unit")
-    node.SetUseColumnNameAsColumnHeader(True)
+    show_column_titles(node)
     _mark(node, ROLE_TABLE, baseline_volume_node, followup_volume_node)
     table.Modified()
     node.EndModify(was_modifying)

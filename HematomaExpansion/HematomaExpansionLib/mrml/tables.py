@@ -31,6 +31,20 @@ def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def show_column_titles(table_node: Any) -> None:
+    """The first row is data and the column names are the headers. Slicer 5.1 moved headers to column titles
+    (``SetUseColumnNameAsColumnHeader`` still works there but logs a deprecation warning on every call), so
+    each untitled column is titled with its name."""
+    if not hasattr(table_node, "SetUseColumnTitleAsColumnHeader"):  # Slicer before 5.1
+        table_node.SetUseColumnNameAsColumnHeader(True)
+        return
+    for i in range(table_node.GetNumberOfColumns()):
+        name = table_node.GetColumnName(i)
+        if not table_node.GetColumnTitle(name):
+            table_node.SetColumnTitle(name, name)
+    table_node.SetUseColumnTitleAsColumnHeader(True)
+
+
 def software_rows(versions: dict[str, str | None] | None = None) -> list[tuple[str, str, str]]:
     """One row per recorded package (torch, pyradiomics, ...): the versions that produced the numbers."""
     versions = package_versions() if versions is None else versions
@@ -94,7 +108,7 @@ def prediction_to_table_node(prediction: Prediction, table_node: Any = None, sce
     table_node.SetColumnDescription("Unit", "Unit of the value in the same row")
     for name in TABLE_COLUMNS:
         table_node.SetColumnType(name, vtk.VTK_STRING)
-    table_node.SetUseColumnNameAsColumnHeader(True)
+    show_column_titles(table_node)
     table_node.SetAttribute("HematomaExpansion.Source", prediction.source or "")
     table.Modified()
     table_node.EndModify(was_modifying)
