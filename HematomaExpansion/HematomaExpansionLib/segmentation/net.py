@@ -389,4 +389,4 @@ def segment_net(ct: CTImage, model=None) -> np.ndarray:
     ct.metadata["density_calibration"] = report
     out = ct.from_canonical_array(labels)
     assert out.shape == ct.shape
-    return out.astype(np.uint8)
+    return out.astype(np.uint8, copy=False)
