@@ -116,15 +116,16 @@ def mistie_cases(model, n: int, seed: int):
         ct = paint_hematoma(head, iph, np.zeros_like(iph), HematomaAppearance.random(rng), rng)
         truth = iph & ~zone
         pred = (segmentation_net.segment_net(ct, model=model) > 0) & ~zone
-        rows.append(_row("mistie_0034", ct, truth.astype(np.uint8) * LABEL_IPH, pred, truth))
+        rows.append(_row("mistie_0034", ct, truth.astype(np.uint8) * LABEL_IPH, pred, truth, f"lesion {j} (seed {seed})"))
     return rows, free, real
 
 
-def _row(head: str, ct, labels: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> dict:
+def _row(head: str, ct, labels: np.ndarray, pred: np.ndarray, truth: np.ndarray, case_id: str) -> dict:
+    """One case's figures; ``case_id`` names it in the JSON (the seed, and the variant), so a case can be re-made."""
     vml = ct.voxel_volume_ml
     tv, pv = float(truth.sum() * vml), float(pred.sum() * vml)
     abc2 = float(measure(ct, labels).abc2_ml) if truth.any() else 0.0
-    return {"head": head, "true_ml": tv, "pred_ml": pv, "dice": dice(pred, truth), "abc2_err": abs(abc2 - tv),
+    return {"head": head, "case": case_id, "true_ml": tv, "pred_ml": pv, "dice": dice(pred, truth), "abc2_err": abs(abc2 - tv),
             "fp_ml": float((pred & ~ndi.binary_dilation(truth, iterations=2)).sum() * vml)}
 
 
@@ -143,7 +144,7 @@ def engine_cases(model, n: int, seed: int, head: str, domain: bool, variant: str
         truth = case.labels > 0
         ct = brighter(case.ct, offset_hu)
         pred = segmentation_net.segment_net(ct, model=model) > 0
-        rows.append(_row(head, ct, case.labels, pred, truth))
+        rows.append(_row(head, ct, case.labels, pred, truth, f"val seed {seed + j}, {case.meta.get('variant')}"))
     return rows
 
 
