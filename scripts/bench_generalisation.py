@@ -129,11 +129,6 @@ def _row(head: str, ct, labels: np.ndarray, pred: np.ndarray, truth: np.ndarray,
             "fp_ml": float((pred & ~ndi.binary_dilation(truth, iterations=2)).sum() * vml)}
 
 
-def brighter(ct, offset_hu: float):
-    """``ct`` as a scanner reading every soft tissue ``offset_hu`` higher would show it (bone and air as they are)."""
-    return shifted_ct(ct, offset_hu)
-
-
 def engine_cases(model, n: int, seed: int, head: str, domain: bool, variant: str | None = None,
                  offset_hu: float = 0.0) -> list[dict]:
     rows = []
@@ -142,7 +137,7 @@ def engine_cases(model, n: int, seed: int, head: str, domain: bool, variant: str
         if not case.labels.any():
             continue
         truth = case.labels > 0
-        ct = brighter(case.ct, offset_hu)
+        ct = shifted_ct(case.ct, offset_hu)  # a scanner reading soft tissue offset_hu higher
         pred = segmentation_net.segment_net(ct, model=model) > 0
         rows.append(_row(head, ct, case.labels, pred, truth, f"val seed {seed + j}, {case.meta.get('variant')}"))
     return rows
@@ -154,7 +149,7 @@ def engine_free(model, n: int, seed: int, strip: bool = False, offset_hu: float 
     fp, where = [], {}
     for j in range(n):
         case = simulate_case(seed + j, split="val", variant="nohem", domain=True)
-        ct = brighter(case.ct, offset_hu)
+        ct = shifted_ct(case.ct, offset_hu)  # a scanner reading soft tissue offset_hu higher
         if strip:
             ct, _, _ = apply_variant(ct, case.labels, "skullstrip", np.random.default_rng(seed + j))
         pred = segmentation_net.segment_net(ct, model=model) > 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import SimpleITK as sitk
 
+from ..core.ct_image import CTImage
 from ..core.errors import HematomaExpansionError
 from ..expansion.labels import DEFINITIONS
 from ..features import ct_cache
@@ -84,12 +85,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def cmd_segment(args: argparse.Namespace) -> int:
-    t0 = time.perf_counter()
-    loading = start_loading(args.method)
-    ct = read_ct(args.ct)
+def _read_ct_loading_network(path: str | Path, method: str | None) -> CTImage:
+    """``read_ct``, with ``method``'s segmentation network loading meanwhile (None: nothing is segmented).
+    A read error comes first; a model error when the scan is read."""
+    loading = start_loading(method) if method else None
+    ct = read_ct(path)
     if loading is not None:
         loading.result()
+    return ct
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    ct = _read_ct_loading_network(args.ct, args.method)
     labels = segment(ct, method=args.method)
     write_labels(ct, labels, args.output)
     m = measure(ct, labels)
@@ -109,10 +117,7 @@ def run_predict(ct_path: str | Path, output_dir: str | Path, mask_path: str | No
                 clinical: dict[str, Any] | None = None, definition: str | None = None,
                 method: str = "auto", models_dir: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
-    loading = None if mask_path else start_loading(method)
-    ct = read_ct(ct_path)
-    if loading is not None:
-        loading.result()
+    ct = _read_ct_loading_network(ct_path, None if mask_path else method)
     mask = read_mask(mask_path, ct) if mask_path else None
     prediction = run_pipeline(ct, mask=mask, clinical=clinical, seg_method=method, definition=definition,
                               models_dir=Path(models_dir) if models_dir else None)
