@@ -395,6 +395,38 @@ def test_train_seg_records_the_training_heads_density_range():
     assert lesion_free["brain_calibration_hu"] == [round(2 * (median - 5)) / 2, round(2 * (median + 5)) / 2]
     (bright,) = training_heads_calibration("mistie_0034.nii.gz")["training_parenchyma_hu"]
     assert 33.0 < bright < 38.0
+    both = training_heads_calibration([None, "mistie_0034.nii.gz"])  # train-seg --extra-cache of a fold's cases
+    assert both["training_parenchyma_hu"] == [median, bright]
+    assert both["brain_calibration_hu"] == [round(2 * (median - 5)) / 2, round(2 * (bright + 5)) / 2]
+
+
+def test_training_caches_name_their_head_and_train_together(tmp_path):
+    from HematomaExpansionLib.training import segmentation as seg_training
+
+    fold = tmp_path / "fold"
+    seg_training.build_cache(fold, 0, background="mistie_0034.nii.gz")  # no case: only the record
+    assert seg_training.cache_background(fold) == "mistie_0034.nii.gz"
+    assert seg_training.cache_background(tmp_path / "older") is None  # written before the record: lesion-free heads
+    with pytest.raises(ValueError, match="holds cases simulated on mistie_0034.nii.gz"):
+        seg_training.build_cache(fold, 0)  # the lesion-free heads' cases would be mixed in
+    rng = np.random.default_rng(0)
+    for folder, n in ((tmp_path / "a", 3), (fold, 2)):
+        folder.mkdir(exist_ok=True)
+        size = seg_training.STORE
+        np.savez(folder / "case_000001.npz", x=rng.integers(0, 80, (n, 3, size, size)).astype(np.int16), y=np.zeros((n, size, size), np.uint8))
+    x, y, source = seg_training.load_cache([tmp_path / "a", fold])
+    assert len(x) == len(y) == 5 and source.tolist() == [0, 0, 0, 1, 1]
+    info = seg_training.train([tmp_path / "a", fold], tmp_path / "w.pt", steps=2, batch=4, threads=1)
+    assert info["slices"] == 5 and (tmp_path / "w.pt").exists()
+    y[[0, 3]] = 1  # one slice with blood in each folder
+    w = seg_training.sampling_weights(y, source)
+    # each head half the draws whatever its number of slices, and 3/4 of a head's draws its slices with blood
+    assert w[source == 0].sum() == pytest.approx(0.5) and w[3] == pytest.approx(0.5 * seg_training.BLOOD_SLICE_SHARE)
+    assert w[0] == pytest.approx(0.5 * seg_training.BLOOD_SLICE_SHARE) and w[1] == pytest.approx(0.5 * 0.25 / 2)
+    single = seg_training.sampling_weights(y[:3], source[:3])  # one folder: the class balance alone
+    assert single.tolist() == pytest.approx([0.75, 0.125, 0.125])
+    with pytest.raises(FileNotFoundError, match="no cached slices"):
+        seg_training.load_cache([tmp_path / "a", tmp_path / "empty"])
 
 
 def test_net_grid_brain_of_a_small_zero_filled_skull_stripped_scan():

@@ -59,6 +59,9 @@ def register(subparsers) -> None:
                    help="simulate on this real hemorrhage head (simulation.backgrounds.HEMORRHAGE_HEADS, e.g. "
                         "mistie_0034.nii.gz; its own blood is delineated and labelled) instead of the lesion-free heads "
                         "(leave-one-head-out folds)")
+    p.add_argument("--extra-cache", nargs="+", default=None, metavar="DIR",
+                   help="also train on the cases cached in these folders by an earlier train-seg (e.g. a "
+                        "--background fold's): every head they were simulated on joins the training and the density record")
     p.set_defaults(func=_train)
 
     b = subparsers.add_parser(
@@ -98,15 +101,20 @@ def _train(args) -> int:
     if args.real_negatives:
         real_dir = Path(args.cache_dir) / "real_negatives"
         seg_training.build_real_negatives(real_dir, args.real_negatives, seed=args.seed)
-    info = seg_training.train(args.cache_dir, args.output, minutes=args.minutes, steps=args.steps, seed=args.seed,
+    extra = list(args.extra_cache or [])
+    caches = [args.cache_dir] + extra if extra else args.cache_dir
+    info = seg_training.train(caches, args.output, minutes=args.minutes, steps=args.steps, seed=args.seed,
                    batch=args.batch, lr=args.lr, threads=args.threads, init=args.init,
                    low_density_aug=args.low_density_aug, real_negatives=real_dir)
     if args.init:
         info["init"] = Path(args.init).name
-    calibration = seg_training.training_heads_calibration(args.background)
+    backgrounds = [args.background] + [seg_training.cache_background(d) for d in extra]
+    calibration = seg_training.training_heads_calibration(backgrounds)
     if args.brain_calibration_hu:
         calibration["brain_calibration_hu"] = [float(v) for v in args.brain_calibration_hu]
-    info["background"] = args.background or "lesion-free heads"
+    info["background"] = ", ".join(dict.fromkeys(b or "lesion-free heads" for b in backgrounds))
+    if extra:
+        info["extra_cache"] = [Path(d).name for d in extra]
     info.update(calibration)
     seg_training.write_weights_record(args.output, info)
     print(json.dumps(info))

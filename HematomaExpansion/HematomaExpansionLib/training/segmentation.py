@@ -51,6 +51,8 @@ IGNORE = 255  # label excluded from the loss
 IGNORE_MARGIN_MM = 8.0
 REAL_NEGATIVE_CROPS_PER_SLICE = 4
 REAL_NEGATIVE_FRACTION = 0.125
+BLOOD_SLICE_SHARE = 0.75  # class-balanced slice sampling
+CACHE_RECORD = "cache.json"  # which head a cache's cases were simulated on
 
 
 def _blood(lab: np.ndarray) -> np.ndarray:
@@ -106,6 +108,12 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
     instead of the lesion-free heads."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    record = out / CACHE_RECORD
+    if not record.exists():
+        record.write_text(json.dumps({"background": background}))
+    elif cache_background(out) != background:
+        raise ValueError(f"{out} holds cases simulated on {cache_background(out) or 'the lesion-free heads'}, not "
+                         f"{background or 'the lesion-free heads'}: use another --cache-dir")
     done = 0
     for seed in range(seed0 + shard, seed0 + n_cases, n_shards):
         f = out / f"case_{seed:06d}.npz"
@@ -123,14 +131,24 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
     return done
 
 
-def training_heads_calibration(background: str | None = None, data_dir=None) -> dict:
+def cache_background(cache_dir: str | Path) -> str | None:
+    """The real hemorrhage head a cache's cases were simulated on (``build_cache``'s ``background``); None
+    for the lesion-free heads, and for a cache written before the record existed."""
+    f = Path(cache_dir) / CACHE_RECORD
+    return json.loads(f.read_text()).get("background") if f.exists() else None
+
+
+def training_heads_calibration(background: str | None | list[str | None] = None, data_dir=None) -> dict:
     """The brain parenchyma of the real heads training cases are simulated on (median on the network
     grid, ``net.density_calibration``) and the density range the weights are recorded with
-    (``calibration.trained_range``): a scan outside it is shifted into it before the network reads it."""
-    if background:
-        heads = [delineated_head(str(resolve_data_dir(data_dir)), background)[0]]
-    else:
-        heads = load_background_heads(data_dir)
+    (``calibration.trained_range``): a scan outside it is shifted into it before the network reads it.
+    ``background``: one ``build_cache`` background or a list of them (None: the lesion-free heads)."""
+    heads = []
+    for name in dict.fromkeys(background if isinstance(background, list) else [background]):
+        if name:
+            heads.append(delineated_head(str(resolve_data_dir(data_dir)), name)[0])
+        else:
+            heads.extend(load_background_heads(data_dir))
     medians = [net.density_calibration(h)["parenchyma_hu"] for h in heads]
     medians = [m for m in medians if m is not None]
     return {"training_parenchyma_hu": medians, "brain_calibration_hu": list(trained_range(medians))}
@@ -156,11 +174,35 @@ def _load_crops(folder: str | Path, pattern: str):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def load_cache(cache_dir: str | Path):
-    x, y = _load_crops(cache_dir, "case_*.npz")
-    if x is None:
-        raise FileNotFoundError(f"no cached slices in {cache_dir}")
-    return x, y
+def load_cache(cache_dirs: str | Path | list[str | Path]):
+    """(x, y, source) of every cached case in one folder or several (each must hold some); ``source`` is
+    the index of the folder each slice came from."""
+    xs, ys, source = [], [], []
+    for k, folder in enumerate(cache_dirs if isinstance(cache_dirs, list) else [cache_dirs]):
+        x, y = _load_crops(folder, "case_*.npz")
+        if x is None:
+            raise FileNotFoundError(f"no cached slices in {folder}")
+        xs.append(x)
+        ys.append(y)
+        source.append(np.full(len(x), k, np.int16))
+    if len(xs) == 1:
+        return xs[0], ys[0], source[0]
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(source)
+
+
+def sampling_weights(y: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Probability of drawing each slice: every cache folder (a training head) an equal share whatever its
+    number of cases, and within it ``BLOOD_SLICE_SHARE`` of the draws slices with blood."""
+    has = y.reshape(len(y), -1).any(1)
+    w = np.zeros(len(y))
+    folders = np.unique(source)
+    for k in folders:
+        mine = source == k
+        blood, clear = mine & has, mine & ~has
+        w[blood] = BLOOD_SLICE_SHARE / max(1, blood.sum())
+        w[clear] = (1.0 - BLOOD_SLICE_SHARE) / max(1, clear.sum())
+        w[mine] /= w[mine].sum() * len(folders)
+    return w / w.sum()
 
 
 def real_negative_slices(ct, rng: np.random.Generator, slices: tuple[int, int] | None = None,
@@ -287,12 +329,13 @@ def dice_ce_loss(logits, target, torch):
     return loss
 
 
-def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, steps: int | None = None,
+def train(cache_dir: str | Path | list[str | Path], out_path: str | Path, minutes: float = 25.0, steps: int | None = None,
           seed: int = 0, batch: int = 16, lr: float = 3e-3, threads: int = 1, base: int = 8, levels: int = 5,
           init: str | Path | None = None, reload_every: int = 0, low_density_aug: bool = False,
           real_negatives: str | Path | None = None) -> dict:
     """Train and save fp16 weights to ``out_path`` (checkpoint every 200 steps).
 
+    ``cache_dir``: one ``build_cache`` folder or several (cases on different heads).
     ``reload_every`` > 0 re-reads the cache every that many steps (lets training start while
     ``build_cache`` is still adding cases; the final model is still seed-reproducible given the
     same cache and ``reload_every=0``). ``real_negatives``: a folder of ``build_real_negatives``
@@ -303,7 +346,7 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
-    x, y = load_cache(cache_dir)
+    x, y, source = load_cache(cache_dir)
     has = y.reshape(len(y), -1).any(1)
     log.info("training on %d slices (%d with blood)", len(x), int(has.sum()))
     real_x, real_y = load_real_negatives(real_negatives) if real_negatives else (None, None)
@@ -317,9 +360,7 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
         model.load_state_dict(torch.load(init, weights_only=True))
     model = model.to(memory_format=torch.channels_last)  # about 25 % faster a step on CPU (oneDNN)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    # class-balanced slice sampling: 75 % slices with blood
-    w = np.where(has, 0.75 / max(1, has.sum()), 0.25 / max(1, (~has).sum()))
-    w = w / w.sum()
+    w = sampling_weights(y, source)
     t0 = time.time()
     budget = minutes * 60.0
     est_steps = steps or 10 ** 9
@@ -336,10 +377,9 @@ def train(cache_dir: str | Path, out_path: str | Path, minutes: float = 25.0, st
         for g in opt.param_groups:
             g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))) * min(1.0, (step + 1) / 50)
         if reload_every and step and step % reload_every == 0:
-            x, y = load_cache(cache_dir)
+            x, y, source = load_cache(cache_dir)
             has = y.reshape(len(y), -1).any(1)
-            w = np.where(has, 0.75 / max(1, has.sum()), 0.25 / max(1, (~has).sum()))
-            w = w / w.sum()
+            w = sampling_weights(y, source)
             print(f"reloaded cache: {len(x)} slices", flush=True)
         idx = rng.choice(len(x), batch - n_real, p=w)
         bx, by = _batch(x, y, idx, rng, torch, low_density=low_density_aug)
