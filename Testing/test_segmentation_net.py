@@ -400,6 +400,18 @@ def test_train_seg_records_the_training_heads_density_range():
     assert both["brain_calibration_hu"] == [round(2 * (median - 5)) / 2, round(2 * (bright + 5)) / 2]
 
 
+def test_train_seg_cache_only_simulates_without_training(tmp_path, capsys):
+    _need_data()
+    from HematomaExpansionLib.cli.main import main
+
+    cache = tmp_path / "fold"
+    assert main(["train-seg", "--cache-only", "--cases", "1", "--seed", "30000", "--cache-dir", str(cache),
+                 "--background", "mistie_0034.nii.gz", "--output", str(tmp_path / "w.pt")]) == 0
+    assert len(list(cache.glob("case_*.npz"))) == 1 and not (tmp_path / "w.pt").exists()
+    assert json.loads((cache / "cache.json").read_text()) == {"background": "mistie_0034.nii.gz"}
+    assert main(["train-seg", "--cache-only", "--skip-cache", "--cache-dir", str(cache)]) != 0
+
+
 def test_training_caches_name_their_head_and_train_together(tmp_path):
     from HematomaExpansionLib.training import segmentation as seg_training
 

@@ -55,6 +55,8 @@ def register(subparsers) -> None:
                         "segmentation.calibration.CALIBRATION_HALF_WIDTH_HU, measured; written beside the weights "
                         "as <output>.json and, with --install, in the manifest)")
     p.add_argument("--skip-cache", action="store_true", help="train on the existing cache only")
+    p.add_argument("--cache-only", action="store_true", help="simulate and cache the cases, do not train (e.g. another "
+                   "head's cases for --extra-cache)")
     p.add_argument("--background", default=None, metavar="NAME",
                    help="simulate on this real hemorrhage head (simulation.backgrounds.HEMORRHAGE_HEADS, e.g. "
                         "mistie_0034.nii.gz; its own blood is delineated and labelled) instead of the lesion-free heads "
@@ -85,6 +87,8 @@ def _require_data():
 
 
 def _train(args) -> int:
+    if args.cache_only and args.skip_cache:
+        raise HematomaExpansionError("--cache-only and --skip-cache together would do nothing")
     _require_data()
     if not args.skip_cache:
         if args.workers > 1:
@@ -97,6 +101,9 @@ def _train(args) -> int:
                 raise HematomaExpansionError("case simulation failed")
         else:
             seg_training.build_cache(args.cache_dir, args.cases, seed0=args.seed, background=args.background)
+    if args.cache_only:
+        print(json.dumps({"cache_dir": args.cache_dir, "cases": args.cases, "background": args.background or "lesion-free heads"}))
+        return 0
     real_dir = None
     if args.real_negatives:
         real_dir = Path(args.cache_dir) / "real_negatives"
