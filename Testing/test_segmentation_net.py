@@ -10,7 +10,7 @@ import pytest
 
 from HematomaExpansionLib.core import config
 from HematomaExpansionLib.core.ct_image import CTImage
-from HematomaExpansionLib.core.errors import ModelError
+from HematomaExpansionLib.core.errors import CohortError, ModelError
 from HematomaExpansionLib.core.hashing import sha256_file
 from HematomaExpansionLib.core.results import LABEL_IPH, LABEL_IVH
 from HematomaExpansionLib.segmentation import net
@@ -400,7 +400,7 @@ def test_train_seg_records_the_training_heads_density_range():
     assert both["brain_calibration_hu"] == [round(2 * (median - 5)) / 2, round(2 * (bright + 5)) / 2]
 
 
-def test_train_seg_cache_only_simulates_without_training(tmp_path, capsys):
+def test_train_seg_cache_only_simulates_without_training(tmp_path):
     _need_data()
     from HematomaExpansionLib.cli.main import main
 
@@ -410,7 +410,7 @@ def test_train_seg_cache_only_simulates_without_training(tmp_path, capsys):
     assert len(list(cache.glob("case_*.npz"))) == 1 and not (tmp_path / "w.pt").exists()
     assert json.loads((cache / "cache.json").read_text()) == {"background": "mistie_0034.nii.gz"}
     assert main(["train-seg", "--cache-only", "--skip-cache", "--cache-dir", str(cache)]) != 0
-
+    assert main(["train-seg", "--cache-only", "--cases", "1", "--cache-dir", str(cache)]) != 0  # the lesion-free heads' cases
 
 def test_training_caches_name_their_head_and_train_together(tmp_path):
     from HematomaExpansionLib.training import segmentation as seg_training
@@ -419,7 +419,7 @@ def test_training_caches_name_their_head_and_train_together(tmp_path):
     seg_training.build_cache(fold, 0, background="mistie_0034.nii.gz")  # no case: only the record
     assert seg_training.cache_background(fold) == "mistie_0034.nii.gz"
     assert seg_training.cache_background(tmp_path / "older") is None  # written before the record: lesion-free heads
-    with pytest.raises(ValueError, match="holds cases simulated on mistie_0034.nii.gz"):
+    with pytest.raises(CohortError, match="holds cases simulated on mistie_0034.nii.gz"):
         seg_training.build_cache(fold, 0)  # the lesion-free heads' cases would be mixed in
     rng = np.random.default_rng(0)
     for folder, n in ((tmp_path / "a", 3), (fold, 2)):

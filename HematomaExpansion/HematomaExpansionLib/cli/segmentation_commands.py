@@ -91,6 +91,7 @@ def _train(args) -> int:
         raise HematomaExpansionError("--cache-only and --skip-cache together would do nothing")
     _require_data()
     if not args.skip_cache:
+        seg_training.claim_cache(args.cache_dir, args.background)  # before the workers: one record, checked once
         if args.workers > 1:
             procs = [subprocess.Popen([sys.executable, "-c", (
                 "from HematomaExpansionLib.training import segmentation as T;"

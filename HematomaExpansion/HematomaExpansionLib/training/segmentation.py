@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..core.errors import CohortError
 from ..core.results import LABEL_IPH, LABEL_IVH
 from ..io.ct_files import read_ct
 from ..segmentation import net
@@ -106,14 +108,7 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
     ``n_shards``-th starting at ``shard``) into ``out_dir/case_<seed>.npz``. Resumable.
     ``background``: a real head with its own hemorrhage (``simulation.backgrounds.HEMORRHAGE_HEADS``)
     instead of the lesion-free heads."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    record = out / CACHE_RECORD
-    if not record.exists():
-        record.write_text(json.dumps({"background": background}))
-    elif cache_background(out) != background:
-        raise ValueError(f"{out} holds cases simulated on {cache_background(out) or 'the lesion-free heads'}, not "
-                         f"{background or 'the lesion-free heads'}: use another --cache-dir")
+    out = claim_cache(out_dir, background)
     done = 0
     for seed in range(seed0 + shard, seed0 + n_cases, n_shards):
         f = out / f"case_{seed:06d}.npz"
@@ -129,6 +124,22 @@ def build_cache(out_dir: str | Path, n_cases: int, seed0: int = 0, shard: int = 
         done += 1
         log.info("case %d: %s %d slices %.1fs", seed, case.meta["variant"], len(x), time.time() - t)
     return done
+
+
+def claim_cache(cache_dir: str | Path, background: str | None) -> Path:
+    """Create ``cache_dir`` for cases on ``background`` (None: the lesion-free heads) and record that head
+    in it; a folder that holds another head's cases is refused, so two heads never mix in one cache."""
+    out = Path(cache_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = out / CACHE_RECORD
+    if not record.exists():
+        tmp = out / f".{CACHE_RECORD}.{os.getpid()}"
+        tmp.write_text(json.dumps({"background": background}))
+        tmp.replace(record)
+    elif cache_background(out) != background:
+        raise CohortError(f"{out} holds cases simulated on {cache_background(out) or 'the lesion-free heads'}, not on "
+                          f"{background or 'the lesion-free heads'}: use another --cache-dir")
+    return out
 
 
 def cache_background(cache_dir: str | Path) -> str | None:
