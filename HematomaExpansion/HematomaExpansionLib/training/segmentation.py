@@ -136,8 +136,10 @@ def claim_cache(cache_dir: str | Path, background: str | None) -> Path:
         tmp = out / f".{CACHE_RECORD}.{os.getpid()}"
         tmp.write_text(json.dumps({"background": background}))
         tmp.replace(record)
-    elif cache_background(out) != background:
-        raise CohortError(f"{out} holds cases simulated on {cache_background(out) or 'the lesion-free heads'}, not on "
+        return out
+    held = cache_background(out)
+    if held != background:
+        raise CohortError(f"{out} holds cases simulated on {held or 'the lesion-free heads'}, not on "
                           f"{background or 'the lesion-free heads'}: use another --cache-dir")
     return out
 
