@@ -6,7 +6,10 @@ changes (the lowest core density is the known case: a mask one voxel into brain 
 density). This compares, by patient-level cross-validation on the training cohort alone (no held-out
 data is touched), classifiers fitted on the given masks' features, on the automatic masks' features,
 and on both (each patient twice, in the same fold), every one scored on the automatic masks'
-features of the left-out patients.
+features of the left-out patients. ``mask_source_heldout`` fits each arm on every training patient and
+scores a held-out cohort's automatic-mask features: the training cohort's CV favoured the automatic
+masks by 0.014-0.021 AUC, and on 500 held-out patients the gain was 0.000 (expansion model card), so a
+choice made on the CV alone is checked there before a build.
 """
 
 from __future__ import annotations
@@ -17,9 +20,17 @@ import numpy as np
 
 from ..expansion.classifier import FusionClassifier
 from .cv import patient_folds
-from .metrics import auc
+from .metrics import auc, calibration_slope_intercept
 
 ARMS = ("given", "auto", "both")
+
+
+def _arm_training(X_given: np.ndarray, X_auto: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {
+        "given": (X_given, y),
+        "auto": (X_auto, y),
+        "both": (np.vstack([X_given, X_auto]), np.concatenate([y, y])),
+    }
 
 
 def mask_source_cv(X_given: np.ndarray, X_auto: np.ndarray, y: np.ndarray, patients: list[str],
@@ -33,12 +44,26 @@ def mask_source_cv(X_given: np.ndarray, X_auto: np.ndarray, y: np.ndarray, patie
         raise ValueError("X_given, X_auto, y and patients must describe the same cases")
     oof = {arm: np.full(len(y), np.nan) for arm in ARMS}
     for tr, te in patient_folds(patients, y, folds, seed):
-        training = {
-            "given": (X_given[tr], y[tr]),
-            "auto": (X_auto[tr], y[tr]),
-            "both": (np.vstack([X_given[tr], X_auto[tr]]), np.concatenate([y[tr], y[tr]])),
-        }
-        for arm, (X, yy) in training.items():
+        for arm, (X, yy) in _arm_training(X_given[tr], X_auto[tr], y[tr]).items():
             clf = FusionClassifier(**clf_params).fit(X, yy, feature_names)
             oof[arm][te] = clf.predict_proba(X_auto[te])
     return {arm: float(auc(y, p)) for arm, p in oof.items()}
+
+
+def mask_source_heldout(X_given: np.ndarray, X_auto: np.ndarray, y: np.ndarray, X_test_auto: np.ndarray,
+                        y_test: np.ndarray, feature_names: list[str],
+                        clf_params: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per training arm (``ARMS``, fitted on every training case): AUC and calibration slope and intercept on
+    a held-out cohort's automatic-mask features ``X_test_auto`` (end to end)."""
+    X_given, X_auto, X_test_auto = (np.asarray(a, float) for a in (X_given, X_auto, X_test_auto))
+    y, y_test = np.asarray(y).astype(int), np.asarray(y_test).astype(int)
+    if X_given.shape != X_auto.shape or X_given.shape[0] != len(y):
+        raise ValueError("X_given, X_auto and y must describe the same cases")
+    if X_test_auto.shape != (len(y_test), X_given.shape[1]):
+        raise ValueError("X_test_auto must hold one row per held-out case, with the training features")
+    out = {}
+    for arm, (X, yy) in _arm_training(X_given, X_auto, y).items():
+        p = FusionClassifier(**clf_params).fit(X, yy, feature_names).predict_proba(X_test_auto)
+        slope, intercept = calibration_slope_intercept(y_test, p)
+        out[arm] = {"auc": float(auc(y_test, p)), "calibration_slope": slope, "calibration_intercept": intercept}
+    return out
