@@ -5,8 +5,8 @@ For each definition: patient-level k-fold cross-validation of the expansion clas
 recipe, image + clinical features, no CNN) fitted on the baseline_mask column's features, on the bundled
 segmenter's masks' features, and on both, each scored on the segmenter's masks of the left-out patients
 (`training/mask_source.py`). Prints one line per definition and the mean; the arm to pass to
-`train --mask-source` (or `MASK_SOURCE=` of scripts/build_expansion_model.sh) is the best one. Only the
-training cohort is read, so the choice does not touch held-out data. Features are cached per case, so a
+`train --mask-source` (or `MASK_SOURCE=` of scripts/build_expansion_model.sh) is the best one. Without
+`--heldout` only the training cohort is read, so the choice does not touch held-out data. Features are cached per case, so a
 later `train` on the chosen masks reuses them.
 
 `--heldout HELDOUT.csv` also fits each arm on every training patient and scores the held-out cohort's
