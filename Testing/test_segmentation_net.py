@@ -412,6 +412,7 @@ def test_train_seg_cache_only_simulates_without_training(tmp_path):
     assert main(["train-seg", "--cache-only", "--skip-cache", "--cache-dir", str(cache)]) != 0
     assert main(["train-seg", "--cache-only", "--cases", "1", "--cache-dir", str(cache)]) != 0  # the lesion-free heads' cases
 
+
 def test_training_caches_name_their_head_and_train_together(tmp_path):
     from HematomaExpansionLib.training import segmentation as seg_training
 

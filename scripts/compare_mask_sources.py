@@ -52,10 +52,9 @@ def labels_by_definition(cases: list[Case], definitions: list[str]) -> dict[str,
 
 def heldout_check(args, Xg, Xa, names, labels, with_clinical) -> dict[str, dict[str, dict[str, float]]]:
     """Each arm fitted on every training patient, scored end to end on the held-out cohort."""
-    held_given = read_cohort(args.heldout, "given")
-    held_auto = read_cohort(args.heldout, "auto")
+    held_auto = read_cohort(args.heldout, "auto")  # the label still comes from the baseline_mask column
     Xh, _ = assemble(extract_features(held_auto, workers=args.workers), held_auto, with_clinical, names=names)
-    held_labels = labels_by_definition(held_given, list(labels))
+    held_labels = labels_by_definition(held_auto, list(labels))
     out = {}
     for definition, y in labels.items():
         out[definition] = mask_source_heldout(Xg, Xa, y, Xh, held_labels[definition], names, DEFAULT_CLF)
