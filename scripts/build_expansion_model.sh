@@ -14,6 +14,9 @@
 # segmenter's masks: scripts/compare_mask_sources.py favours them on the training cohort by 0.014-0.021
 # AUC, but a 2.3.0 build on them scored the held-out patients no better end to end and calibrated too
 # flat, slope 1.25; see the model card),
+# OUTCOME (growth = the growth classifier, learned from each patient's measured IPH growth, bundled since 3.0.0;
+# label = the fusion classifier on the labels, as up to 2.2.0; see the model card),
+# SKIP_SIMULATION (1 = reuse the cohorts already in $WORK),
 # MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,17 +25,20 @@ WORK=${WORK:-work-data}
 N_TRAIN=${N_TRAIN:-1024}
 N_TEST=${N_TEST:-500}
 WORKERS=${WORKERS:-2}
-MODEL_VERSION=${MODEL_VERSION:-2.2.0}
+MODEL_VERSION=${MODEL_VERSION:-3.0.0}
+OUTCOME=${OUTCOME:-growth}
 DEFINITIONS=${DEFINITIONS:-conventional large revised1 revised2}
 MASK_SOURCE=${MASK_SOURCE:-given}
 CNN_FLAG=""
 if [ "${CNN:-1}" = "1" ]; then CNN_FLAG="--cnn"; fi
 CLI="$PY -m HematomaExpansionLib.cli"
-$CLI simulate-cohort "$WORK/cohort_train" --n "$N_TRAIN" --split train --seed0 0 --workers "$WORKERS"
-$CLI simulate-cohort "$WORK/cohort_test" --n "$N_TEST" --split val --seed0 100000 --workers "$WORKERS"
+if [ "${SKIP_SIMULATION:-0}" != "1" ]; then
+    $CLI simulate-cohort "$WORK/cohort_train" --n "$N_TRAIN" --split train --seed0 0 --workers "$WORKERS"
+    $CLI simulate-cohort "$WORK/cohort_test" --n "$N_TEST" --split val --seed0 100000 --workers "$WORKERS"
+fi
 for DEF in $DEFINITIONS; do
     $CLI train "$WORK/cohort_train/cohort.csv" --definition "$DEF" --version "$MODEL_VERSION" $CNN_FLAG \
-        --mask-source "$MASK_SOURCE" --report-dir "$WORK/reports/train-cv-$DEF" --workers "$WORKERS"
+        --mask-source "$MASK_SOURCE" --outcome "$OUTCOME" --report-dir "$WORK/reports/train-cv-$DEF" --workers "$WORKERS"
     $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition "$DEF" --mask-source given \
         --report-dir "$WORK/reports/heldout-$DEF" --workers "$WORKERS"
     $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition "$DEF" --mask-source auto \

@@ -13,7 +13,7 @@ from ..features.radiomics import FILTERS
 from ..simulation.cohort import simulate_cohort
 from ..training.cohort import MASK_SOURCES
 from ..training.fit import DEFAULT_CLF
-from ..training.workflows import run_evaluation, run_training
+from ..training.workflows import OUTCOMES, run_evaluation, run_training
 
 
 def register(subparsers) -> None:
@@ -64,6 +64,12 @@ def register(subparsers) -> None:
     t.add_argument("--folds", type=int, default=5, help="cross-validation folds (default %(default)s)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--filters", nargs="+", choices=FILTERS, default=["Original"], help="pyradiomics image types (default Original)")
+    t.add_argument("--outcome", choices=OUTCOMES, default="label",
+                   help="what the model learns from: 'label' = each case's expansion label (the fusion classifier; "
+                        "--selection/--classifier/--C/--calibration apply); 'growth' = each case's measured IPH growth "
+                        "(needs baseline and follow-up masks): a regression of log relative growth read through the "
+                        "definition's threshold, plus the IVH event of a revised definition (expansion/growth_classifier.py). "
+                        "Default %(default)s")
     t.add_argument("--cnn", action="store_true", help="also train the 2.5D CNN and fuse its deep features")
     t.add_argument("--cnn-epochs", type=int, default=30)
     t.add_argument("--models-dir", default=None, help="where the model and manifest are written (default: the bundled models/)")
@@ -116,7 +122,8 @@ def _clf_params(args) -> dict[str, Any]:
 def cmd_train(args) -> int:
     out = run_training(args.cohort, args.definition, _clf_params(args), args.folds, args.seed, tuple(args.filters),
                        args.models_dir, args.model_id, args.version, args.report_dir, not args.no_save,
-                       not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers, args.mask_source)
+                       not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers, args.mask_source,
+                       args.outcome)
     print(json.dumps(out))
     return 0
 

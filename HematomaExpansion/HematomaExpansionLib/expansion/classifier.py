@@ -102,7 +102,7 @@ def _fit_linear(z: np.ndarray, y: np.ndarray, model: str, C: float, random_state
     raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 
-def _platt(f: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def platt_scaling(f: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
     lr = LogisticRegression(C=1e4, max_iter=5000).fit(f.reshape(-1, 1), y)
@@ -178,7 +178,7 @@ class FusionClassifier:
         for tr, te in skf.split(X, y):
             params = self._core_fit(X[tr], y[tr])
             oof[te] = self._core_decision(X[te], *params)
-        self.platt_a, self.platt_b = _platt(oof, y)
+        self.platt_a, self.platt_b = platt_scaling(oof, y)
         if self.calibration == "isotonic":
             from sklearn.isotonic import IsotonicRegression
 
@@ -220,6 +220,10 @@ class FusionClassifier:
     @property
     def selected_names(self) -> list[str]:
         return [self.feature_names[j] for j in self.selected]
+
+    def weighted_names(self) -> set[str]:
+        """The features a prediction actually weighs (selected, with a non-zero coefficient)."""
+        return {n for n, w in zip(self.selected_names, np.ravel(self.coef)) if w != 0.0}
 
     # --- persistence (JSON, no pickle) --------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -42,8 +42,9 @@ from ..features.clinical import CLINICAL_FEATURES, clinical_features, unused_cli
 from ..features.deep import DeepFeatureExtractor
 from ..features.density import calibrated, density_report
 from ..features.radiomics import radiomics_names
-from .classifier import FusionClassifier, risk_band
+from .classifier import risk_band
 from .clinical_scores import scores as clinical_scores
+from .growth_classifier import classifier_from_dict
 from .labels import DEFAULT_DEFINITION, check_definition
 
 MODEL_FORMAT = "hematoma-expansion/expansion-model/1"
@@ -61,7 +62,7 @@ class ExpansionPredictor:
         self.entry = entry or {}
         self.filters = tuple(model.get("radiomics_filters", ["Original"]))
         try:
-            self.variants = {k: FusionClassifier.from_dict(v) for k, v in model["variants"].items()}
+            self.variants = {k: classifier_from_dict(v) for k, v in model["variants"].items()}
         except (KeyError, ValueError) as exc:
             raise ModelError(f"model {model_id}: bad classifier parameters ({exc})") from None
         if "image_only" not in self.variants:
@@ -148,7 +149,7 @@ class ExpansionPredictor:
             return "image_only", []
         # only the clinical inputs the fitted model actually weighs are required; a missing input it
         # does not use (not selected, or a zero weight) would be median-imputed with no effect
-        weighs = {n for n, w in zip(full.selected_names or [], np.ravel(full.coef)) if w != 0.0}
+        weighs = full.weighted_names()
         needed = [n for n in full.feature_names if n in CLINICAL_FEATURES and n in weighs]
         missing = [n for n in needed if n not in clin]
         return ("full", []) if not missing else ("image_only", missing)

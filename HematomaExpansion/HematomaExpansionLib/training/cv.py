@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ..core.errors import CohortError
 from ..expansion.classifier import FusionClassifier
 from ..expansion.clinical_scores import bat_score
+from ..expansion.growth_classifier import GrowthClassifier, GrowthOutcomes
 from ..features.clinical import clinical_features, normalize_clinical
 from .cohort import Case
 
@@ -61,9 +62,22 @@ def logistic_1d(x_tr, y_tr):
     return LogisticRegression(C=1e4, max_iter=5000).fit(x_tr, y_tr)
 
 
+def fit_classifier(X: np.ndarray, y: np.ndarray, names: list[str], clf_params: dict[str, Any],
+                   outcomes: GrowthOutcomes | None = None, definition: str | None = None):
+    """The expansion classifier ``clf_params`` describe: the growth model (``{"outcome": "growth", "k": …}``, fitted
+    on ``outcomes``) or the fusion classifier (fitted on the labels ``y``)."""
+    if clf_params.get("outcome") == "growth":
+        if outcomes is None or definition is None:
+            raise CohortError("the growth model needs each case's growth outcome and the definition")
+        return GrowthClassifier(definition=definition, k=int(clf_params.get("k", 25)),
+                                random_state=int(clf_params.get("random_state", 0))).fit(X, y, names, outcomes)
+    return FusionClassifier(**clf_params).fit(X, y, names)
+
+
 def cross_validate(cases: list[Case], feats: list[dict[str, float]], y: np.ndarray, clf_params: dict[str, Any],
-                   k: int = 5, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Out-of-fold probabilities of the fusion model and of the volume-only and BAT baselines."""
+                   k: int = 5, seed: int = 0, progress: bool = True, outcomes: GrowthOutcomes | None = None,
+                   definition: str | None = None) -> dict[str, Any]:
+    """Out-of-fold probabilities of the expansion model and of the volume-only and BAT baselines."""
     with_clin = all(has_clinical(c) for c in cases)
     X, names = assemble(feats, cases, with_clin)
     vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
@@ -74,7 +88,7 @@ def cross_validate(cases: list[Case], feats: list[dict[str, float]], y: np.ndarr
     oof_bat = np.full(len(y), np.nan)
     fold_of = np.full(len(y), -1)
     for i, (tr, te) in enumerate(tqdm(folds, desc="cross-validation", disable=not progress)):
-        clf = FusionClassifier(**clf_params).fit(X[tr], y[tr], names)
+        clf = fit_classifier(X[tr], y[tr], names, clf_params, None if outcomes is None else outcomes.subset(tr), definition)
         oof[te] = clf.predict_proba(X[te])
         oof_vol[te] = logistic_1d(vol[tr], y[tr]).predict_proba(vol[te].reshape(-1, 1))[:, 1]
         ok = np.isfinite(bat[tr])

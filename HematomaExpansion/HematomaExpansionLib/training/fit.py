@@ -12,26 +12,27 @@ import numpy as np
 
 from ..core import model_registry
 from ..core.hashing import sha256_file
-from ..expansion.classifier import FusionClassifier
+from ..expansion.growth_classifier import GrowthOutcomes
 from ..expansion.predictor import MODEL_FORMAT
 from ..features.clinical import CLINICAL_FEATURES
 from .cohort import Case
-from .cv import assemble, bat_values, has_clinical, logistic_1d
+from .cv import assemble, bat_values, fit_classifier, has_clinical, logistic_1d
 
 DEFAULT_CLF = {"selection": "lasso", "k": 25, "model": "logistic", "C": 0.3, "calibration": "sigmoid"}
+GROWTH_CLF = {"outcome": "growth", "k": 25}
 
 
 def fit_model(cases: list[Case], feats: list[dict[str, float]], y: np.ndarray, clf_params: dict[str, Any],
               definition: str, model_id: str, version: str, filters=("Original",), threshold: float | None = None,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+              extra: dict[str, Any] | None = None, outcomes: GrowthOutcomes | None = None) -> dict[str, Any]:
     variants = {}
     Xi, names_i = assemble(feats, cases, with_clinical=False)
     names_i = [n for n in names_i if n not in CLINICAL_FEATURES]
     Xi, names_i = assemble(feats, cases, with_clinical=False, names=names_i)
-    variants["image_only"] = FusionClassifier(**clf_params).fit(Xi, y, names_i)
+    variants["image_only"] = fit_classifier(Xi, y, names_i, clf_params, outcomes, definition)
     if all(has_clinical(c) for c in cases):
         Xf, names_f = assemble(feats, cases, with_clinical=True)
-        variants["full"] = FusionClassifier(**clf_params).fit(Xf, y, names_f)
+        variants["full"] = fit_classifier(Xf, y, names_f, clf_params, outcomes, definition)
     vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
     lv = logistic_1d(vol, y)
     bat = bat_values(feats, cases)

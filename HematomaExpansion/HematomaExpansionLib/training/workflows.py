@@ -21,9 +21,12 @@ from .cnn import add_oof_deep_features
 from .cohort import read_cohort
 from .cv import bat_values, cross_validate
 from .feature_cache import extract_features, load_case
-from .fit import fit_model, write_model
+from .fit import GROWTH_CLF, fit_model, write_model
 from .followup_labels import label_cohort
+from .growth_outcomes import growth_outcomes
 from .metrics import evaluate_scores
+
+OUTCOMES = ("label", "growth")
 
 
 def describe_feature_masks(cases) -> str:
@@ -41,9 +44,18 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
                  filters=("Original",), models_dir: str | None = None, model_id: str | None = None,
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
                  use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
-                 workers: int = 1, mask_source: str = "given") -> dict[str, Any]:
+                 workers: int = 1, mask_source: str = "given", outcome: str = "label") -> dict[str, Any]:
+    """``outcome``: ``label`` fits the fusion classifier on each case's label; ``growth`` fits the growth model
+    (``expansion.growth_classifier``) on each case's measured growth (needs follow-up masks)."""
+    if outcome not in OUTCOMES:
+        raise CohortError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     labelled = label_cohort(read_cohort(cohort, mask_source), definition, progress)
     cases, y = labelled.cases, labelled.labels
+    outcomes = None
+    if outcome == "growth":
+        outcomes = growth_outcomes(cases, definition)
+        clf_params = {**GROWTH_CLF, "k": int(clf_params.get("k", GROWTH_CLF["k"])),
+                      "random_state": int(clf_params.get("random_state", seed))}
     feature_masks = describe_feature_masks(cases)
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
@@ -53,7 +65,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     if cnn:
         feats, deep_info = add_oof_deep_features(cases, feats, y, epochs=cnn_epochs, seed=seed,
                                                 progress=progress)
-    cv = cross_validate(cases, feats, y, clf_params, folds, seed, progress)
+    cv = cross_validate(cases, feats, y, clf_params, folds, seed, progress, outcomes, definition)
     thr = best_threshold(y, cv["oof"])
     res = {
         "fusion model (CV)": evaluate_scores(y, cv["oof"], thr, seed=seed),
@@ -66,7 +78,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
             "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
-            "feature_masks": feature_masks, **labelled.meta()}
+            "feature_masks": feature_masks, "outcome": outcome, **labelled.meta()}
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
     ppath = write_predictions(report_dir, [
@@ -78,7 +90,8 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
            "n_cases": len(y), "skipped": len(labelled.skipped)}
     if save:
         model = fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
-                                   extra={"cohort": Path(cohort).name, "feature_masks": feature_masks})
+                                   extra={"cohort": Path(cohort).name, "feature_masks": feature_masks,
+                                          "outcome": outcome}, outcomes=outcomes)
         mdir = Path(models_dir) if models_dir else config.models_dir()
         extra_files = []
         if cnn and deep_info is not None:
