@@ -154,8 +154,7 @@ def test_clinical_inputs_choose_the_model_and_unused_names_are_reported(small_sa
     from HematomaExpansionLib.features.clinical import CLINICAL_FEATURES
 
     clf = predictor.variants["full"]
-    weighed = sorted({n.replace("log_", "") for n, w in zip(clf.selected_names, clf.coef)
-                      if w != 0 and n in CLINICAL_FEATURES})
+    weighed = sorted({n.replace("log_", "") for n in clf.weighted_names() if n in CLINICAL_FEATURES})
     assert weighed, "the bundled full model weighs no clinical input"
     given = {"onset_to_ct_h": 1.5, "anticoagulation": True, "warfarin": True, "recurrent_ich": False}
     only_weighed = run_pipeline(ct, mask=labels, predictor=predictor, clinical={k: given[k] for k in weighed})

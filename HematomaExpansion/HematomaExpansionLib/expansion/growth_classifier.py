@@ -66,7 +66,7 @@ def log_growth_threshold(definition: str, v0_iph_ml: np.ndarray) -> np.ndarray:
 
 @dataclass
 class GrowthOutcomes:
-    """What a growth model learns from: g per case and, for a revised definition, its IVH event (0/1)."""
+    """What a growth classifier learns from: g per case and, for a revised definition, its IVH event (0/1)."""
 
     log_growth: np.ndarray
     ivh_event: np.ndarray | None = None
@@ -137,7 +137,7 @@ class GrowthClassifier:
         if X.ndim != 2 or X.shape[0] != len(y) or X.shape[1] != len(feature_names) or len(g) != len(y):
             raise ValueError("X must be (n_cases, n_features) matching y, feature_names and the growth outcomes")
         if VOLUME_FEATURE not in feature_names:
-            raise ValueError(f"a growth model needs the {VOLUME_FEATURE} feature (the definition's threshold depends on it)")
+            raise ValueError(f"a growth classifier needs the {VOLUME_FEATURE} feature (the definition's threshold depends on it)")
         if len(np.unique(y)) < 2:
             raise ValueError("training needs both expanding and non-expanding cases")
         needs_ivh = self.definition in IVH_EVENTS

@@ -64,11 +64,11 @@ def logistic_1d(x_tr, y_tr):
 
 def fit_classifier(X: np.ndarray, y: np.ndarray, names: list[str], clf_params: dict[str, Any],
                    outcomes: GrowthOutcomes | None = None, definition: str | None = None):
-    """The expansion classifier ``clf_params`` describe: the growth model (``{"outcome": "growth", "k": …}``, fitted
+    """The expansion classifier ``clf_params`` describe: the growth classifier (``{"outcome": "growth", "k": …}``, fitted
     on ``outcomes``) or the fusion classifier (fitted on the labels ``y``)."""
     if clf_params.get("outcome") == "growth":
         if outcomes is None or definition is None:
-            raise CohortError("the growth model needs each case's growth outcome and the definition")
+            raise CohortError("the growth classifier needs each case's growth outcome and the definition")
         return GrowthClassifier(definition=definition, k=int(clf_params.get("k", 25)),
                                 random_state=int(clf_params.get("random_state", 0))).fit(X, y, names, outcomes)
     return FusionClassifier(**clf_params).fit(X, y, names)

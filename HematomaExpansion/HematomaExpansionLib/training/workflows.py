@@ -45,7 +45,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
                  use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
                  workers: int = 1, mask_source: str = "given", outcome: str = "label") -> dict[str, Any]:
-    """``outcome``: ``label`` fits the fusion classifier on each case's label; ``growth`` fits the growth model
+    """``outcome``: ``label`` fits the fusion classifier on each case's label; ``growth`` fits the growth classifier
     (``expansion.growth_classifier``) on each case's measured growth (needs follow-up masks)."""
     if outcome not in OUTCOMES:
         raise CohortError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
