@@ -102,6 +102,25 @@ def _fit_linear(z: np.ndarray, y: np.ndarray, model: str, C: float, random_state
     raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 
+def fit_standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training medians (missing values), mean and scale of ``X``, and ``X`` imputed and standardised."""
+    med = np.nanmedian(X, axis=0)
+    med = np.where(np.isfinite(med), med, 0.0)
+    Xi = np.where(np.isfinite(X), X, med)
+    mean = Xi.mean(0)
+    scale = Xi.std(0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    return med, mean, scale, (Xi - mean) / scale
+
+
+def feature_matrix(feature_names: Sequence[str], x: dict[str, float] | np.ndarray) -> np.ndarray:
+    """(n, n_features) from one case's feature dict (missing → NaN) or an array of rows."""
+    if isinstance(x, dict):
+        return np.array([[float(x.get(n, np.nan)) if x.get(n) is not None else np.nan for n in feature_names]])
+    x = np.asarray(x, float)
+    return x.reshape(1, -1) if x.ndim == 1 else x
+
+
 def platt_scaling(f: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -143,13 +162,7 @@ class FusionClassifier:
             raise ValueError(f"unknown calibration {self.calibration!r}; choose one of {', '.join(CALIBRATIONS)}")
 
     def _core_fit(self, X: np.ndarray, y: np.ndarray):
-        med = np.nanmedian(X, axis=0)
-        med = np.where(np.isfinite(med), med, 0.0)
-        Xi = np.where(np.isfinite(X), X, med)
-        mean = Xi.mean(0)
-        scale = Xi.std(0)
-        scale = np.where(scale > 1e-12, scale, 1.0)
-        z = (Xi - mean) / scale
+        med, mean, scale, z = fit_standardiser(X)
         sel = _select(z, y, self.selection, self.k, self.random_state)
         w, b = _fit_linear(z[:, sel], y, self.model, self.C, self.random_state)
         return med, mean, scale, sel, w, b
@@ -191,10 +204,7 @@ class FusionClassifier:
 
     # --- prediction ---------------------------------------------------------------------------
     def _vector(self, x: dict[str, float] | np.ndarray) -> np.ndarray:
-        if isinstance(x, dict):
-            return np.array([[float(x.get(n, np.nan)) if x.get(n) is not None else np.nan for n in self.feature_names]])
-        x = np.asarray(x, float)
-        return x.reshape(1, -1) if x.ndim == 1 else x
+        return feature_matrix(self.feature_names, x)
 
     def decision_function(self, X) -> np.ndarray:
         X = self._vector(X)

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.special import ndtr
 
-from .classifier import FusionClassifier, platt_scaling
+from .classifier import FusionClassifier, feature_matrix, fit_standardiser, platt_scaling
 from .labels import ABS_CONVENTIONAL_ML, ABS_LARGE_ML, IVH_GROWTH_ML, REL_THRESHOLD, check_definition
 
 FORMAT = "hematoma-expansion/growth-classifier/1"
@@ -79,12 +79,7 @@ def _fit_growth(X: np.ndarray, g: np.ndarray, k: int, random_state: int):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LassoCV, RidgeCV
 
-    med = np.nanmedian(X, axis=0)
-    med = np.where(np.isfinite(med), med, 0.0)
-    Xi = np.where(np.isfinite(X), X, med)
-    mean, scale = Xi.mean(0), Xi.std(0)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    z = (Xi - mean) / scale
+    med, mean, scale, z = fit_standardiser(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         las = LassoCV(cv=5, random_state=random_state, alphas=40, max_iter=5000).fit(z, g)
@@ -183,10 +178,7 @@ class GrowthClassifier:
 
     # --- prediction ---------------------------------------------------------------------------
     def _vector(self, x: dict[str, float] | np.ndarray) -> np.ndarray:
-        if isinstance(x, dict):
-            return np.array([[float(x.get(n, np.nan)) if x.get(n) is not None else np.nan for n in self.feature_names]])
-        x = np.asarray(x, float)
-        return x.reshape(1, -1) if x.ndim == 1 else x
+        return feature_matrix(self.feature_names, x)
 
     def predicted_log_growth(self, X) -> np.ndarray:
         X = self._vector(X)
