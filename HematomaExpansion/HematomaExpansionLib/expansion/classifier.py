@@ -121,6 +121,12 @@ def feature_matrix(feature_names: Sequence[str], x: dict[str, float] | np.ndarra
     return x.reshape(1, -1) if x.ndim == 1 else x
 
 
+def linear_decision(X: np.ndarray, med, mean, scale, sel, w, b) -> np.ndarray:
+    """``w · z_sel + b`` on ``X`` imputed with the training medians and standardised."""
+    Xi = np.where(np.isfinite(X), X, med)
+    return ((Xi - mean) / scale)[:, sel] @ w + b
+
+
 def platt_scaling(f: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -167,11 +173,6 @@ class FusionClassifier:
         w, b = _fit_linear(z[:, sel], y, self.model, self.C, self.random_state)
         return med, mean, scale, sel, w, b
 
-    @staticmethod
-    def _core_decision(X, med, mean, scale, sel, w, b) -> np.ndarray:
-        Xi = np.where(np.isfinite(X), X, med)
-        z = (Xi - mean) / scale
-        return z[:, sel] @ w + b
 
     def fit(self, X: np.ndarray, y: np.ndarray, feature_names: Sequence[str]) -> "FusionClassifier":
         from sklearn.model_selection import StratifiedKFold
@@ -190,7 +191,7 @@ class FusionClassifier:
         skf = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         for tr, te in skf.split(X, y):
             params = self._core_fit(X[tr], y[tr])
-            oof[te] = self._core_decision(X[te], *params)
+            oof[te] = linear_decision(X[te], *params)
         self.platt_a, self.platt_b = platt_scaling(oof, y)
         if self.calibration == "isotonic":
             from sklearn.isotonic import IsotonicRegression
@@ -208,7 +209,7 @@ class FusionClassifier:
 
     def decision_function(self, X) -> np.ndarray:
         X = self._vector(X)
-        return self._core_decision(X, self.medians, self.mean, self.scale, self.selected, self.coef, self.intercept)
+        return linear_decision(X, self.medians, self.mean, self.scale, self.selected, self.coef, self.intercept)
 
     def predict_proba(self, X) -> np.ndarray:
         f = self.decision_function(X)

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.special import ndtr
 
-from .classifier import FusionClassifier, feature_matrix, fit_standardiser, platt_scaling
+from .classifier import FusionClassifier, feature_matrix, fit_standardiser, linear_decision, platt_scaling
 from .labels import ABS_CONVENTIONAL_ML, ABS_LARGE_ML, IVH_GROWTH_ML, REL_THRESHOLD, check_definition
 
 FORMAT = "hematoma-expansion/growth-classifier/1"
@@ -86,17 +86,12 @@ def _fit_growth(X: np.ndarray, g: np.ndarray, k: int, random_state: int):
     coef = np.abs(las.coef_)
     sel = np.flatnonzero(coef > 1e-10)
     if len(sel) == 0:
-        sel = np.argsort(-np.abs([np.corrcoef(z[:, j], g)[0, 1] if z[:, j].std() > 0 else 0 for j in range(z.shape[1])]))[:1]
+        sel = np.array([int(np.argmax(np.abs(z.T @ (g - g.mean()))))])  # the feature most correlated with g
     if len(sel) > k:
         sel = sel[np.argsort(-coef[sel], kind="stable")[:k]]
     sel = np.sort(sel)
     ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(z[:, sel], g)
     return med, mean, scale, sel, ridge.coef_.astype(float), float(ridge.intercept_)
-
-
-def _predict_growth(X, med, mean, scale, sel, w, b) -> np.ndarray:
-    Xi = np.where(np.isfinite(X), X, med)
-    return ((Xi - mean) / scale)[:, sel] @ w + b
 
 
 @dataclass
@@ -146,7 +141,7 @@ class GrowthClassifier:
         g_oof = np.zeros(len(y))
         q_oof = np.zeros(len(y))
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=self.random_state).split(X, y):
-            g_oof[te] = _predict_growth(X[te], *_fit_growth(X[tr], g[tr], self.k, self.random_state))
+            g_oof[te] = linear_decision(X[te], *_fit_growth(X[tr], g[tr], self.k, self.random_state))
             if ivh_event is not None:
                 q_oof[te] = self._ivh_probability(X[tr], ivh_event[tr], X[te])
         self.sigma = float(max(np.std(g - g_oof), 1e-3))
@@ -182,15 +177,14 @@ class GrowthClassifier:
 
     def predicted_log_growth(self, X) -> np.ndarray:
         X = self._vector(X)
-        return _predict_growth(X, self.medians, self.mean, self.scale, self.selected, self.coef, self.intercept)
+        return linear_decision(X, self.medians, self.mean, self.scale, self.selected, self.coef, self.intercept)
 
     def _q(self, X: np.ndarray) -> np.ndarray:
         return np.zeros(len(X)) if self.ivh is None else self.ivh.predict_proba(X)
 
     def decision_function(self, X) -> np.ndarray:
         X = self._vector(X)
-        v0 = np.where(np.isfinite(X[:, self.feature_names.index(VOLUME_FEATURE)]),
-                      X[:, self.feature_names.index(VOLUME_FEATURE)], self.medians[self.feature_names.index(VOLUME_FEATURE)])
+        v0 = np.where(np.isfinite(X), X, self.medians)[:, self.feature_names.index(VOLUME_FEATURE)]
         return self._combine(self.predicted_log_growth(X), v0, self._q(X))
 
     def predict_proba(self, X) -> np.ndarray:
