@@ -64,12 +64,7 @@ def register(subparsers) -> None:
     t.add_argument("--folds", type=int, default=5, help="cross-validation folds (default %(default)s)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--filters", nargs="+", choices=FILTERS, default=["Original"], help="pyradiomics image types (default Original)")
-    t.add_argument("--outcome", choices=OUTCOMES, default="label",
-                   help="what the model learns from: 'label' = each case's expansion label (the fusion classifier; "
-                        "--selection/--classifier/--C/--calibration apply); 'growth' = each case's measured IPH growth "
-                        "(needs baseline and follow-up masks): a regression of log relative growth read through the "
-                        "definition's threshold, plus the IVH event of a revised definition (expansion/growth_classifier.py). "
-                        "Default %(default)s")
+    cv_options(t)
     t.add_argument("--cnn", action="store_true", help="also train the 2.5D CNN and fuse its deep features")
     t.add_argument("--cnn-epochs", type=int, default=30)
     t.add_argument("--models-dir", default=None, help="where the model and manifest are written (default: the bundled models/)")
@@ -89,6 +84,7 @@ def register(subparsers) -> None:
     e.add_argument("--threshold", type=float, default=None, help="operating threshold (default: the model's)")
     e.add_argument("--cv", action="store_true", help="k-fold cross-validation on this cohort instead of a trained model")
     e.add_argument("--folds", type=int, default=5)
+    cv_options(e, " (with --cv)")
     e.set_defaults(func=cmd_evaluate)
 
     s = subparsers.add_parser(
@@ -101,6 +97,20 @@ def register(subparsers) -> None:
     s.add_argument("--seed0", type=int, default=0)
     s.add_argument("--workers", type=int, default=1)
     s.set_defaults(func=cmd_simulate)
+
+
+def cv_options(q, when: str = "") -> None:
+    q.add_argument("--outcome", choices=OUTCOMES, default="label",
+                   help=f"what the model learns from{when}: 'label' = each case's expansion label (the fusion classifier); "
+                        "'growth' = each case's measured IPH growth "
+                        "(needs baseline and follow-up masks): a regression of log relative growth read through the "
+                        "definition's threshold, plus the IVH event of a revised definition (expansion/growth_classifier.py). "
+                        "Default %(default)s")
+    q.add_argument("--end-to-end", action="store_true",
+                   help=f"also score each left-out fold{when} on features measured on the bundled segmenter's masks, as the "
+                        "one-button pipeline will see them (the model is still fitted on the given masks); the report "
+                        "gets a second row and predictions.csv a probability_segmenter_masks column. Segments every "
+                        "baseline CT once (cached)")
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -123,7 +133,7 @@ def cmd_train(args) -> int:
     out = run_training(args.cohort, args.definition, _clf_params(args), args.folds, args.seed, tuple(args.filters),
                        args.models_dir, args.model_id, args.version, args.report_dir, not args.no_save,
                        not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers, args.mask_source,
-                       args.outcome)
+                       args.outcome, args.end_to_end)
     print(json.dumps(out))
     return 0
 
@@ -132,8 +142,12 @@ def cmd_evaluate(args) -> int:
     if args.cv:
         out = run_training(args.cohort, args.definition, dict(DEFAULT_CLF), args.folds, 0, ("Original",),
                            report_dir=args.report_dir, save=False, use_cache=not args.no_cache, progress=not args.quiet,
-                           workers=args.workers, mask_source=args.mask_source)
+                           workers=args.workers, mask_source=args.mask_source, outcome=args.outcome,
+                           end_to_end=args.end_to_end)
     else:
+        if args.end_to_end or args.outcome != "label":
+            raise HematomaExpansionError("--outcome and --end-to-end apply to --cv; a trained model is scored on the "
+                                         "masks --mask-source names (auto = end to end)")
         out = run_evaluation(args.cohort, args.definition, args.models_dir, args.model_id, args.report_dir,
                              args.threshold, not args.no_cache, not args.quiet, args.workers, args.mask_source)
     print(json.dumps(out, default=float))

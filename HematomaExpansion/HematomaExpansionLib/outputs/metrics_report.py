@@ -61,7 +61,7 @@ def _fmt(v: Any) -> str:
 
 
 PREDICTION_COLUMNS = ("case_id", "patient_id", "label", "probability", "volume_only_probability",
-                      "bat_probability", "bat_score", "variant", "fold")
+                      "bat_probability", "bat_score", "variant", "fold", "probability_segmenter_masks")
 
 
 def write_predictions(out_dir: str | Path, rows: list[dict[str, Any]]) -> Path:

@@ -76,16 +76,27 @@ def case_stacks(cases, progress: bool = True) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def add_oof_deep_features(cases, feats, y, epochs: int = 30, seed: int = 0, folds: int = 4, progress: bool = True):
+def _with_deep(feats, deep: np.ndarray) -> list[dict[str, float]]:
+    return [dict(f, **dict(zip(deep_names(), map(float, d)))) for f, d in zip(feats, deep)]
+
+
+def add_oof_deep_features(cases, feats, y, epochs: int = 30, seed: int = 0, folds: int = 4, progress: bool = True,
+                          eval_cases=None, eval_feats=None):
     """Deep features for training without label leakage: each case's features come from a CNN trained on
-    the other folds (patient-level); the bundled CNN is then trained on all cases."""
+    the other folds (patient-level); the bundled CNN is then trained on all cases. ``eval_cases`` /
+    ``eval_feats``: the same cases seen another way (the segmenter's masks); their deep features come from
+    the same out-of-fold CNNs (returned as ``info["eval_feats"]``)."""
     X = case_stacks(cases, progress)
+    X_eval = None if eval_cases is None else case_stacks(eval_cases, progress)
     deep = np.zeros((len(y), N_DEEP), np.float32)
+    deep_eval = np.zeros_like(deep)
     for tr, te in patient_folds([c.patient_id for c in cases], y, folds, seed + 11):
-        net = train_net(X[tr], y[tr], epochs, seed, progress=progress)
-        deep[te] = DeepFeatureExtractor(net).features_from_stack(X[te])
+        extractor = DeepFeatureExtractor(train_net(X[tr], y[tr], epochs, seed, progress=progress))
+        deep[te] = extractor.features_from_stack(X[te])
+        if X_eval is not None:
+            deep_eval[te] = extractor.features_from_stack(X_eval[te])
     full = train_net(X, y, epochs, seed, progress=progress)
-    new_feats = [dict(f, **dict(zip(deep_names(), map(float, d)))) for f, d in zip(feats, deep)]
+    new_feats = _with_deep(feats, deep)
 
     def model_entry(models_dir: Path, model_id: str) -> dict[str, Any]:
         rel = f"expansion/{model_id}-cnn.npz"
@@ -96,4 +107,5 @@ def add_oof_deep_features(cases, feats, y, epochs: int = 30, seed: int = 0, fold
                 "config": {"k_slices": K_SLICES, "crop_mm": CROP_MM, "input_px": INPUT_PX, "n_deep": N_DEEP,
                            "epochs": epochs, "seed": seed, "oof_folds": folds}}
 
-    return new_feats, {"model_entry": model_entry}
+    return new_feats, {"model_entry": model_entry,
+                       "eval_feats": None if eval_feats is None else _with_deep(eval_feats, deep_eval)}

@@ -15,7 +15,7 @@ Cohort CSV (paths relative to the CSV's folder or absolute):
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,12 @@ class Case:
     def feature_mask(self) -> Path | None:
         """The baseline mask image features are measured on (None = auto-segmentation)."""
         return None if self.segment_baseline else self.mask
+
+
+def as_segmenter_sees_them(cases: list[Case]) -> list[Case]:
+    """The same cases with their image features measured on the bundled segmenter's masks (the given
+    baseline masks still define the labels), as the one-button pipeline scores them."""
+    return [replace(c, segment_baseline=True) for c in cases]
 
 
 def _pick(row: dict[str, str], names) -> str | None:

@@ -76,11 +76,21 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, names: list[str], clf_params: d
 
 def cross_validate(cases: list[Case], feats: list[dict[str, float]], y: np.ndarray, clf_params: dict[str, Any],
                    k: int = 5, seed: int = 0, progress: bool = True, outcomes: GrowthOutcomes | None = None,
-                   definition: str | None = None) -> dict[str, Any]:
-    """Out-of-fold probabilities of the expansion model and of the volume-only and BAT baselines."""
+                   definition: str | None = None, eval_feats: list[dict[str, float]] | None = None) -> dict[str, Any]:
+    """Out-of-fold probabilities of the expansion model and of the volume-only and BAT baselines.
+
+    ``eval_feats``: the same cases' features measured another way (on the bundled segmenter's masks); each
+    left-out fold is then also scored on them (``oof_eval``, ``oof_volume_eval``) by the model fitted on ``feats``."""
     with_clin = all(has_clinical(c) for c in cases)
     X, names = assemble(feats, cases, with_clin)
     vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
+    X_eval = vol_eval = oof_eval = oof_vol_eval = None
+    if eval_feats is not None:
+        if len(eval_feats) != len(feats):
+            raise ValueError("eval_feats must hold one feature row per case")
+        X_eval = assemble(eval_feats, cases, with_clin, names=names)[0]
+        vol_eval = np.array([math.log1p(f["volume_iph_ml"]) for f in eval_feats])
+        oof_eval, oof_vol_eval = np.full(len(y), np.nan), np.full(len(y), np.nan)
     bat = bat_values(feats, cases)
     folds = patient_folds([c.patient_id for c in cases], y, k, seed)
     oof = np.full(len(y), np.nan)
@@ -90,13 +100,17 @@ def cross_validate(cases: list[Case], feats: list[dict[str, float]], y: np.ndarr
     for i, (tr, te) in enumerate(tqdm(folds, desc="cross-validation", disable=not progress)):
         clf = fit_classifier(X[tr], y[tr], names, clf_params, None if outcomes is None else outcomes.subset(tr), definition)
         oof[te] = clf.predict_proba(X[te])
-        oof_vol[te] = logistic_1d(vol[tr], y[tr]).predict_proba(vol[te].reshape(-1, 1))[:, 1]
+        vol_model = logistic_1d(vol[tr], y[tr])
+        oof_vol[te] = vol_model.predict_proba(vol[te].reshape(-1, 1))[:, 1]
+        if X_eval is not None:
+            oof_eval[te] = clf.predict_proba(X_eval[te])
+            oof_vol_eval[te] = vol_model.predict_proba(vol_eval[te].reshape(-1, 1))[:, 1]
         ok = np.isfinite(bat[tr])
         if ok.sum() > 5 and len(np.unique(y[tr][ok])) == 2 and np.isfinite(bat[te]).all():
             oof_bat[te] = logistic_1d(bat[tr][ok], y[tr][ok]).predict_proba(bat[te].reshape(-1, 1))[:, 1]
         fold_of[te] = i
     return {"oof": oof, "oof_volume": oof_vol, "oof_bat": oof_bat, "bat": bat, "folds": fold_of,
-            "with_clinical": with_clin, "feature_names": names}
+            "with_clinical": with_clin, "feature_names": names, "oof_eval": oof_eval, "oof_volume_eval": oof_vol_eval}
 
 
 def has_clinical(c: Case) -> bool:

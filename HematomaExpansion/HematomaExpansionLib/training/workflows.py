@@ -18,7 +18,7 @@ from ..features.clinical import clinical_features
 from ..outputs.metrics_report import write_predictions, write_report
 from ..segmentation.dispatch import describe_method
 from .cnn import add_oof_deep_features
-from .cohort import read_cohort
+from .cohort import as_segmenter_sees_them, read_cohort
 from .cv import bat_values, cross_validate
 from .feature_cache import extract_features, load_case
 from .fit import GROWTH_CLF, fit_model, write_model
@@ -27,6 +27,7 @@ from .growth_outcomes import growth_outcomes
 from .metrics import evaluate_scores
 
 OUTCOMES = ("label", "growth")
+SEGMENTER_MASKS = "scored on the segmenter's masks"
 
 
 def describe_feature_masks(cases) -> str:
@@ -44,9 +45,12 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
                  filters=("Original",), models_dir: str | None = None, model_id: str | None = None,
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
                  use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
-                 workers: int = 1, mask_source: str = "given", outcome: str = "label") -> dict[str, Any]:
+                 workers: int = 1, mask_source: str = "given", outcome: str = "label",
+                 end_to_end: bool = False) -> dict[str, Any]:
     """``outcome``: ``label`` fits the fusion classifier on each case's label; ``growth`` fits the growth classifier
-    (``expansion.growth_classifier``) on each case's measured growth (needs follow-up masks)."""
+    (``expansion.growth_classifier``) on each case's measured growth (needs follow-up masks). ``end_to_end``: each
+    left-out fold is also scored on features measured on the bundled segmenter's masks (what the one-button
+    pipeline will see), next to the given masks the model is fitted on."""
     if outcome not in OUTCOMES:
         raise CohortError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     labelled = label_cohort(read_cohort(cohort, mask_source), definition, progress)
@@ -61,16 +65,28 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
                           f"under the {definition} definition; need at least 2 of each")
     feats = extract_features(cases, filters, progress, use_cache, workers=workers)
+    segmenter_cases = seg_feats = None
+    if end_to_end:
+        if all(c.feature_mask is None for c in cases):
+            raise CohortError("end-to-end scoring compares the given baseline masks with the segmenter's; this "
+                              "cohort's features already come from the segmenter (no baseline_mask, or --mask-source auto)")
+        segmenter_cases = as_segmenter_sees_them(cases)
+        seg_feats = extract_features(segmenter_cases, filters, progress, use_cache, desc="features (segmenter's masks)",
+                                     workers=workers)
     deep_info = None
     if cnn:
-        feats, deep_info = add_oof_deep_features(cases, feats, y, epochs=cnn_epochs, seed=seed,
-                                                progress=progress)
-    cv = cross_validate(cases, feats, y, clf_params, folds, seed, progress, outcomes, definition)
+        feats, deep_info = add_oof_deep_features(cases, feats, y, epochs=cnn_epochs, seed=seed, progress=progress,
+                                                eval_cases=segmenter_cases, eval_feats=seg_feats)
+        seg_feats = deep_info["eval_feats"]
+    cv = cross_validate(cases, feats, y, clf_params, folds, seed, progress, outcomes, definition, eval_feats=seg_feats)
     thr = best_threshold(y, cv["oof"])
     res = {
         "fusion model (CV)": evaluate_scores(y, cv["oof"], thr, seed=seed),
         "volume only (CV)": evaluate_scores(y, cv["oof_volume"], thr, seed=seed),
     }
+    if seg_feats is not None:
+        res[f"fusion model (CV, {SEGMENTER_MASKS})"] = evaluate_scores(y, cv["oof_eval"], thr, seed=seed)
+        res[f"volume only (CV, {SEGMENTER_MASKS})"] = evaluate_scores(y, cv["oof_volume_eval"], thr, seed=seed)
     if np.isfinite(cv["oof_bat"]).all():
         res["BAT score (CV, logistic)"] = evaluate_scores(y, cv["oof_bat"], thr, seed=seed)
     mid = model_id or f"expansion-{definition}"
@@ -79,15 +95,22 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
             "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
             "feature_masks": feature_masks, "outcome": outcome, **labelled.meta()}
+    if seg_feats is not None:
+        meta["end_to_end"] = f"each left-out fold also {SEGMENTER_MASKS}: {describe_feature_masks(segmenter_cases)}"
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
-    ppath = write_predictions(report_dir, [
-        {"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": p,
-         "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "fold": int(k)}
-        for c, t, p, pv, pb, b, k in zip(cases, y, cv["oof"], cv["oof_volume"], cv["oof_bat"], cv["bat"], cv["folds"])])
+    rows = [{"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": p,
+             "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "fold": int(k)}
+            for c, t, p, pv, pb, b, k in zip(cases, y, cv["oof"], cv["oof_volume"], cv["oof_bat"], cv["bat"], cv["folds"])]
+    if seg_feats is not None:
+        for r, p in zip(rows, cv["oof_eval"]):
+            r["probability_segmenter_masks"] = p
+    ppath = write_predictions(report_dir, rows)
     out = {"report_json": str(jpath), "report_html": str(hpath), "predictions_csv": str(ppath), "cv_auc": res["fusion model (CV)"]["auc"],
            "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"],
            "n_cases": len(y), "skipped": len(labelled.skipped)}
+    if seg_feats is not None:
+        out["cv_auc_segmenter_masks"] = res[f"fusion model (CV, {SEGMENTER_MASKS})"]["auc"]
     if save:
         model = fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
                                    extra={"cohort": Path(cohort).name, "feature_masks": feature_masks,
