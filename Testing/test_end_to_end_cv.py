@@ -95,3 +95,23 @@ def test_deep_features_of_the_segmenters_view_come_from_the_same_out_of_fold_net
     assert np.array_equal(deep, again) and np.abs(deep).sum() > 0  # the same cases through the same fold networks
     assert info["eval_feats"][0]["volume_iph_ml"] == 1.0
     assert add_oof_deep_features(cases, feats, y, epochs=1, progress=False)[1]["eval_feats"] is None
+
+
+def test_excluded_features_are_neither_cross_validated_nor_fitted(cohort, tmp_path, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.setenv("HEMEXP_CACHE_DIR", str(tmp_path / "cache"))
+    models = tmp_path / "models"
+    gone = ["sign_core_min_hu", "sign_hypodensity_depth_hu"]
+    rc = main(["train", str(cohort / "cohort.csv"), "--models-dir", str(models), "--folds", "3", "--quiet", "--k", "5",
+               "--outcome", "growth", "--exclude-features", *gone, "--report-dir", str(tmp_path / "cv")])
+    assert rc == 0
+    capsys.readouterr()
+    model = json.loads((models / "expansion" / "expansion-conventional.json").read_text())
+    for variant in model["variants"].values():
+        assert "volume_iph_ml" in variant["feature_names"] and not set(gone) & set(variant["feature_names"])
+    assert model["training"]["excluded_features"] == sorted(gone)
+    assert json.loads((tmp_path / "cv" / "report.json").read_text())["meta"]["excluded_features"] == sorted(gone)
+    for bad, why in ((["sign_core_min"], "no image feature named sign_core_min"),
+                     (["volume_iph_ml"], "volume_iph_ml cannot be excluded")):
+        rc = main(["train", str(cohort / "cohort.csv"), "--no-save", "--quiet", "--exclude-features", *bad,
+                   "--report-dir", str(tmp_path / "cv2")])
+        assert rc != 0 and why in capsys.readouterr().err

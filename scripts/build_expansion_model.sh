@@ -17,7 +17,10 @@
 # OUTCOME (growth = the growth classifier, learned from each patient's measured IPH growth, bundled since 3.0.0;
 # label = the fusion classifier on the labels, as up to 2.2.0; see the model card),
 # SKIP_SIMULATION (1 = reuse the cohorts already in $WORK),
-# MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change).
+# EXCLUDE_FEATURES (image features left out of every model, space-separated; empty for 3.0.0),
+# END_TO_END (1 = the training CV also scores each left-out fold on the segmenter's masks: train --end-to-end),
+# MODEL_VERSION (recorded in every output; bump it whenever features, masks or data change),
+# HEMEXP_MODELS_DIR (build into a copy of models/ instead of the bundled folder, e.g. to compare before replacing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -31,6 +34,10 @@ DEFINITIONS=${DEFINITIONS:-conventional large revised1 revised2}
 MASK_SOURCE=${MASK_SOURCE:-given}
 CNN_FLAG=""
 if [ "${CNN:-1}" = "1" ]; then CNN_FLAG="--cnn"; fi
+MODELS=${HEMEXP_MODELS_DIR:-models}  # the CLI writes the models there too
+EXTRA_FLAGS=""
+if [ -n "${EXCLUDE_FEATURES:-}" ]; then EXTRA_FLAGS="--exclude-features $EXCLUDE_FEATURES"; fi
+if [ "${END_TO_END:-0}" = "1" ]; then EXTRA_FLAGS="$EXTRA_FLAGS --end-to-end"; fi
 CLI="$PY -m HematomaExpansionLib.cli"
 if [ "${SKIP_SIMULATION:-0}" != "1" ]; then
     $CLI simulate-cohort "$WORK/cohort_train" --n "$N_TRAIN" --split train --seed0 0 --workers "$WORKERS"
@@ -38,14 +45,15 @@ if [ "${SKIP_SIMULATION:-0}" != "1" ]; then
 fi
 for DEF in $DEFINITIONS; do
     $CLI train "$WORK/cohort_train/cohort.csv" --definition "$DEF" --version "$MODEL_VERSION" $CNN_FLAG \
-        --mask-source "$MASK_SOURCE" --outcome "$OUTCOME" --report-dir "$WORK/reports/train-cv-$DEF" --workers "$WORKERS"
+        --mask-source "$MASK_SOURCE" --outcome "$OUTCOME" --report-dir "$WORK/reports/train-cv-$DEF" --workers "$WORKERS" \
+        $EXTRA_FLAGS
     $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition "$DEF" --mask-source given \
         --report-dir "$WORK/reports/heldout-$DEF" --workers "$WORKERS"
     $CLI evaluate "$WORK/cohort_test/cohort.csv" --definition "$DEF" --mask-source auto \
         --report-dir "$WORK/reports/heldout-pipeline-masks-$DEF" --workers "$WORKERS"
     for f in json html; do
-        cp "$WORK/reports/heldout-$DEF/report.$f" "models/expansion/heldout_report_$DEF.$f"
-        cp "$WORK/reports/heldout-pipeline-masks-$DEF/report.$f" "models/expansion/heldout_report_pipeline_masks_$DEF.$f"
+        cp "$WORK/reports/heldout-$DEF/report.$f" "$MODELS/expansion/heldout_report_$DEF.$f"
+        cp "$WORK/reports/heldout-pipeline-masks-$DEF/report.$f" "$MODELS/expansion/heldout_report_pipeline_masks_$DEF.$f"
     done
 done
-echo "bundled models rebuilt: models/expansion/ (held-out reports: models/expansion/heldout_report_*.html)"
+echo "models rebuilt: $MODELS/expansion/ (held-out reports: $MODELS/expansion/heldout_report_*.html)"

@@ -111,6 +111,9 @@ def cv_options(q, when: str = "") -> None:
                         "one-button pipeline will see them (the model is still fitted on the given masks); the report "
                         "gets a second row and predictions.csv a probability_segmenter_masks column. Segments every "
                         "baseline CT once (cached)")
+    q.add_argument("--exclude-features", nargs="+", default=[], metavar="NAME",
+                   help=f"image features left out of the model{when} (e.g. ones your masks cannot measure reliably: "
+                        "compare the two rows of --end-to-end); names as in a model's feature list")
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def cmd_train(args) -> int:
     out = run_training(args.cohort, args.definition, _clf_params(args), args.folds, args.seed, tuple(args.filters),
                        args.models_dir, args.model_id, args.version, args.report_dir, not args.no_save,
                        not args.no_cache, not args.quiet, args.cnn, args.cnn_epochs, args.workers, args.mask_source,
-                       args.outcome, args.end_to_end)
+                       args.outcome, args.end_to_end, tuple(args.exclude_features))
     print(json.dumps(out))
     return 0
 
@@ -143,11 +146,11 @@ def cmd_evaluate(args) -> int:
         out = run_training(args.cohort, args.definition, dict(DEFAULT_CLF), args.folds, 0, ("Original",),
                            report_dir=args.report_dir, save=False, use_cache=not args.no_cache, progress=not args.quiet,
                            workers=args.workers, mask_source=args.mask_source, outcome=args.outcome,
-                           end_to_end=args.end_to_end)
+                           end_to_end=args.end_to_end, exclude_features=tuple(args.exclude_features))
     else:
-        if args.end_to_end or args.outcome != "label":
-            raise HematomaExpansionError("--outcome and --end-to-end apply to --cv; a trained model is scored on the "
-                                         "masks --mask-source names (auto = end to end)")
+        if args.end_to_end or args.outcome != "label" or args.exclude_features:
+            raise HematomaExpansionError("--outcome, --end-to-end and --exclude-features apply to --cv; a trained model "
+                                         "is scored on the masks --mask-source names (auto = end to end)")
         out = run_evaluation(args.cohort, args.definition, args.models_dir, args.model_id, args.report_dir,
                              args.threshold, not args.no_cache, not args.quiet, args.workers, args.mask_source)
     print(json.dumps(out, default=float))

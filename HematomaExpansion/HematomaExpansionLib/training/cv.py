@@ -33,6 +33,18 @@ def assemble(feats: list[dict[str, float]], cases: list[Case], with_clinical: bo
     return X, names
 
 
+def without_features(feats: list[dict[str, float]], excluded) -> list[dict[str, float]]:
+    """Every case's image features less ``excluded`` (features a cohort's masks cannot measure reliably, say).
+    The IPH volume stays: the baselines and the growth classifier's threshold read it."""
+    excluded = set(excluded)
+    if "volume_iph_ml" in excluded:
+        raise CohortError("volume_iph_ml cannot be excluded: the volume-only baseline and the growth classifier read it")
+    unknown = sorted(excluded - set(feats[0])) if feats else []
+    if unknown:
+        raise CohortError(f"no image feature named {', '.join(unknown)} (names as in a report's or model's feature list)")
+    return [{k: v for k, v in f.items() if k not in excluded} for f in feats]
+
+
 def bat_values(feats: list[dict[str, float]], cases: list[Case]) -> np.ndarray:
     out = []
     for f, c in zip(feats, cases):

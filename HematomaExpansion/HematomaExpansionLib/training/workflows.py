@@ -19,7 +19,7 @@ from ..outputs.metrics_report import write_predictions, write_report
 from ..segmentation.dispatch import describe_method
 from .cnn import add_oof_deep_features
 from .cohort import as_segmenter_sees_them, read_cohort
-from .cv import bat_values, cross_validate
+from .cv import bat_values, cross_validate, without_features
 from .feature_cache import extract_features, load_case
 from .fit import GROWTH_CLF, fit_model, write_model
 from .followup_labels import label_cohort
@@ -46,11 +46,12 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
                  version: str = "1.0.0", report_dir: str = "train-report", save: bool = True,
                  use_cache: bool = True, progress: bool = True, cnn: bool = False, cnn_epochs: int = 30,
                  workers: int = 1, mask_source: str = "given", outcome: str = "label",
-                 end_to_end: bool = False) -> dict[str, Any]:
+                 end_to_end: bool = False, exclude_features: tuple[str, ...] = ()) -> dict[str, Any]:
     """``outcome``: ``label`` fits the fusion classifier on each case's label; ``growth`` fits the growth classifier
     (``expansion.growth_classifier``) on each case's measured growth (needs follow-up masks). ``end_to_end``: each
     left-out fold is also scored on features measured on the bundled segmenter's masks (what the one-button
-    pipeline will see), next to the given masks the model is fitted on."""
+    pipeline will see), next to the given masks the model is fitted on. ``exclude_features``: image features
+    neither cross-validated nor fitted (``cv.without_features``)."""
     if outcome not in OUTCOMES:
         raise CohortError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     labelled = label_cohort(read_cohort(cohort, mask_source), definition, progress)
@@ -64,15 +65,15 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
                           f"under the {definition} definition; need at least 2 of each")
-    feats = extract_features(cases, filters, progress, use_cache, workers=workers)
+    feats = without_features(extract_features(cases, filters, progress, use_cache, workers=workers), exclude_features)
     segmenter_cases = seg_feats = None
     if end_to_end:
         if all(c.feature_mask is None for c in cases):
             raise CohortError("end-to-end scoring compares the given baseline masks with the segmenter's; this "
                               "cohort's features already come from the segmenter (no baseline_mask, or --mask-source auto)")
         segmenter_cases = as_segmenter_sees_them(cases)
-        seg_feats = extract_features(segmenter_cases, filters, progress, use_cache, desc="features (segmenter's masks)",
-                                     workers=workers)
+        seg_feats = without_features(extract_features(segmenter_cases, filters, progress, use_cache,
+                                                      desc="features (segmenter's masks)", workers=workers), exclude_features)
     deep_info = None
     if cnn:
         feats, deep_info = add_oof_deep_features(cases, feats, y, epochs=cnn_epochs, seed=seed, progress=progress,
@@ -94,7 +95,8 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
             "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
-            "feature_masks": feature_masks, "outcome": outcome, **labelled.meta()}
+            "feature_masks": feature_masks, "outcome": outcome, "excluded_features": sorted(exclude_features),
+            **labelled.meta()}
     if seg_feats is not None:
         meta["end_to_end"] = f"each left-out fold also {SEGMENTER_MASKS}: {describe_feature_masks(segmenter_cases)}"
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
@@ -114,7 +116,8 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     if save:
         model = fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
                                    extra={"cohort": Path(cohort).name, "feature_masks": feature_masks,
-                                          "outcome": outcome}, outcomes=outcomes)
+                                          "outcome": outcome, "excluded_features": sorted(exclude_features)},
+                                   outcomes=outcomes)
         mdir = Path(models_dir) if models_dir else config.models_dir()
         extra_files = []
         if cnn and deep_info is not None:
