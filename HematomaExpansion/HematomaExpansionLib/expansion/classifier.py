@@ -173,7 +173,6 @@ class FusionClassifier:
         w, b = _fit_linear(z[:, sel], y, self.model, self.C, self.random_state)
         return med, mean, scale, sel, w, b
 
-
     def fit(self, X: np.ndarray, y: np.ndarray, feature_names: Sequence[str]) -> "FusionClassifier":
         from sklearn.model_selection import StratifiedKFold
 

@@ -101,13 +101,13 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
         meta["end_to_end"] = f"each left-out fold also {SEGMENTER_MASKS}: {describe_feature_masks(segmenter_cases)}"
     jpath, hpath = write_report(report_dir, f"Expansion model — cross-validation ({definition})", res, meta,
                                            "fusion model (CV)")
-    rows = [{"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": p,
-             "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "fold": int(k)}
-            for c, t, p, pv, pb, b, k in zip(cases, y, cv["oof"], cv["oof_volume"], cv["oof_bat"], cv["bat"], cv["folds"])]
-    if seg_feats is not None:
-        for r, p in zip(rows, cv["oof_eval"]):
-            r["probability_segmenter_masks"] = p
-    ppath = write_predictions(report_dir, rows)
+    seg_probs = cv["oof_eval"] if cv["oof_eval"] is not None else [None] * len(y)
+    ppath = write_predictions(report_dir, [
+        {"case_id": c.case_id, "patient_id": c.patient_id, "label": int(t), "probability": p,
+         "volume_only_probability": pv, "bat_probability": pb, "bat_score": b, "fold": int(k),
+         "probability_segmenter_masks": ps}
+        for c, t, p, pv, pb, b, k, ps in zip(cases, y, cv["oof"], cv["oof_volume"], cv["oof_bat"], cv["bat"],
+                                             cv["folds"], seg_probs)])
     out = {"report_json": str(jpath), "report_html": str(hpath), "predictions_csv": str(ppath), "cv_auc": res["fusion model (CV)"]["auc"],
            "cv_auc_ci95": res["fusion model (CV)"]["auc_ci95"], "volume_only_auc": res["volume only (CV)"]["auc"],
            "n_cases": len(y), "skipped": len(labelled.skipped)}
