@@ -113,6 +113,30 @@ def test_pocket_tophat_sees_an_encapsulated_pocket_but_not_brain_inside_an_overr
     assert hematoma(2)[0].measure()["sign_pocket_tophat_hu"] < 8
 
 
+def test_a_cleft_of_csf_density_covered_by_the_mask_is_not_read_as_hypodense_clot(monkeypatch):
+    """A 1 mm cleft of 8 HU (a sulcus or edema the clot wraps around) runs through the hematoma. A careful
+    mask leaves it open; an automatic one covers it. Below ``CLOT_FLOOR_HU`` it is not clot, so both
+    masks give the same density signs, and neither reads a hypodensity; an encapsulated 35 HU pocket
+    (above the floor) still lowers the core minimum."""
+    careful, m = hematoma(5)
+    cleft = m & (np.abs(careful.mm[2] - CENTRE[2] - 2.0) < 0.5) & (careful.mm[1] < CENTRE[1] + 4.0)
+    careful.paint(cleft, 8.0, blood=False)
+    careful.labels[cleft] = 0
+    covering = Phantom(5)
+    covering.ct.array[:] = careful.ct.array
+    covering.labels[m] = 1
+    a, b = careful.measure(), covering.measure()
+    for name in ("sign_core_min_hu", "sign_hypodensity_depth_hu", "sign_pocket_tophat_hu", "sign_mean_hu"):
+        assert b[name] == pytest.approx(a[name], abs=0.5), name
+    assert a["sign_core_min_hu"] > 55 and b["sign_hypodensity"] == 0
+    with monkeypatch.context() as mp:  # the floor is what holds: without it the covered cleft is "hypodense"
+        mp.setattr(signs, "CLOT_FLOOR_HU", -1000.0)
+        assert covering.measure()["sign_core_min_hu"] < 45
+    pocket, _ = hematoma(5)
+    pocket.paint(pocket.ellipsoid(CENTRE, (4.0, 4.0, 4.0)), 35.0)
+    assert pocket.measure()["sign_core_min_hu"] < 45
+
+
 def test_robust_heterogeneity_ignores_a_rim_of_brain_in_the_mask():
     plain, _ = hematoma(4)
     rimmed, _ = hematoma(4)

@@ -11,6 +11,7 @@ from expansion_fixtures import hematoma_case
 from scipy import ndimage as ndi
 
 from HematomaExpansionLib.cli.main import main
+from HematomaExpansionLib.features.case_features import FEATURE_VERSION
 
 N_CASES = 20
 
@@ -79,7 +80,7 @@ def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, m
     ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert ev["auc"] > 0.8 and 0 <= ev["brier"] <= 1
     held = json.loads((tmp_path / "ev" / "report.json").read_text())
-    assert held["meta"]["model_version"] == "0.1.0"
+    assert held["meta"]["model_version"] == "0.1.0" and held["meta"]["feature_version"] == FEATURE_VERSION
     rows = _predictions(tmp_path / "ev")
     assert ev["predictions_csv"] == str(tmp_path / "ev" / "predictions.csv") and len(rows) == N_CASES
     assert _auc(rows) == pytest.approx(ev["auc"], abs=1e-4)
@@ -102,6 +103,7 @@ def test_train_then_evaluate_then_predict_with_the_new_model(cohort, tmp_path, m
     assert rc == 0
     result = json.loads((tmp_path / "p" / "result.json").read_text())
     assert result["model_version"] == "0.1.0" and result["model_id"] == "expansion-conventional"
+    assert result["feature_version"] == FEATURE_VERSION
     assert 0.0 <= result["he_probability"] <= 1.0
 
 

@@ -88,6 +88,7 @@ class ModelOutput:
     model_id: str
     model_version: str
     contributions: list[Contribution] = field(default_factory=list)
+    feature_version: str = ""  # the image-feature definitions the probability was measured with
     features: dict[str, float] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)  # BAT/BRAIN, None = not computable
     gradcam: np.ndarray | None = None  # float32 on the CT grid, 0..1
@@ -129,6 +130,7 @@ class Prediction:
                 definition=mo.definition,
                 model_id=mo.model_id,
                 model_version=mo.model_version,
+                feature_version=mo.feature_version,
                 features_used=[c.to_dict() for c in mo.contributions],
                 scores=mo.scores,
                 features={k: float(v) for k, v in mo.features.items()},

@@ -37,7 +37,7 @@ from ..core.errors import ModelError, SegmentationError
 from ..core.model_registry import read_manifest, verify_file
 from ..core.results import Contribution, ModelOutput
 from ..features import ct_cache
-from ..features.case_features import image_features
+from ..features.case_features import FEATURE_VERSION, image_features
 from ..features.clinical import CLINICAL_FEATURES, clinical_features, unused_clinical_inputs
 from ..features.deep import DeepFeatureExtractor
 from ..features.density import calibrated, density_report
@@ -188,6 +188,7 @@ class ExpansionPredictor:
             definition=self.definition,
             model_id=self.model_id,
             model_version=self.version,
+            feature_version=FEATURE_VERSION,
             contributions=contribs,
             features={k: float(v) for k, v in feats.items() if k in used or k.startswith(("volume_", "sign_")) or k in clin},
             scores=sc,

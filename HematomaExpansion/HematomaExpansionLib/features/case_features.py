@@ -16,8 +16,9 @@ from .ct_cache import CTCache
 # bump when a feature's definition changes: cached training features are recomputed
 # features-3: NCCT signs as published (docs/ncct_signs.md); features-4: pocket top-hat, robust
 # heterogeneity, distance to the ventricles; features-5: features-4 measured on the density-calibrated
-# scan (features.density), the same values on every scan inside the calibration range
-FEATURE_VERSION = "features-5"
+# scan (features.density), the same values on every scan inside the calibration range; features-6: the
+# density signs on the clot voxels only (signs.CLOT_FLOOR_HU: a mask covering a CSF or edema cleft)
+FEATURE_VERSION = "features-6"
 
 
 def volume_features(ct: CTImage, labels: np.ndarray) -> dict[str, float]:

@@ -5,14 +5,14 @@ citations are tabled in ``docs/ncct_signs.md``: change the two together. Everyth
 canonical axial array (``CTImage.canonical_view``) cropped to the hematoma's bounding box
 (+ ``CROP_MARGIN_MM``), so it does not depend on the scan's storage order.
 
-Density regions. The *core* is the IPH mask eroded by ``CORE_EROSION_MM`` (in-plane only across
-thicker slices; partial volume with brain at the border left out), lightly smoothed. A region's *density* is the median HU of its
-interior (eroded by ``INTERIOR_MARGIN_MM``: the blurred margin left out). A region *reaches the
-edge* (is connected to the brain around the hematoma) when it touches the core's outer border, and
-is *encapsulated* otherwise. A margin is *well-defined* when the density transition is at most
-``MARGIN_MAX_MM`` wide (``margin_width_mm``). Encapsulated and edge-reaching exclude each other, and
-a region inside the hypodense part of a blend belongs to that blend, so one region never scores
-both the blend sign and the hypodensity of BAT.
+Density regions. IPH voxels below ``CLOT_FLOOR_HU`` (CSF or edema: a cleft an automatic mask covers) are
+not clot. The *core* is the rest eroded by ``CORE_EROSION_MM`` (in-plane only across thick slices: the
+partial-volume border left out), lightly smoothed. A region's *density* is the median HU of its interior
+(``INTERIOR_MARGIN_MM`` in from its blurred margin). A region *reaches the edge* when it touches the
+core's outer border, and is *encapsulated* otherwise. A margin is *well-defined* when the density
+transition is at most ``MARGIN_MAX_MM`` wide (``margin_width_mm``). Encapsulated and edge-reaching
+exclude each other, and a region inside the hypodense part of a blend belongs to that blend, so one
+region never scores both the blend sign and the hypodensity of BAT.
 
 - Hypodensity (Boulouis 2016): encapsulated regions ≥ ``HYPO_DELTA_HU`` below the core median and
   ≥ ``HYPO_MIN_MM3``; presence, count and volume fraction. Small pockets lose most of their contrast
@@ -78,6 +78,8 @@ POCKET_TOPHAT_RADIUS_MM = 8.0
 POCKET_TOPHAT_PERCENTILE = 99.0
 POCKET_TOPHAT_MIN_HU = 10.0
 IQR_PER_SD = 1.349  # interquartile range of a normal distribution, in SDs
+CLOT_FLOOR_HU = 18.0
+CLOT_MIN_VOXELS = 20
 
 SIGN_FEATURES = (
     "sign_mean_hu", "sign_heterogeneity_sd", "sign_hypodensity", "sign_hypodensity_count",
@@ -306,7 +308,14 @@ def _blend(hu: np.ndarray, sm: np.ndarray, core: np.ndarray, spacing) -> tuple[d
     }, part if present else none
 
 
+def clot_voxels(hu: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The mask's voxels of at least ``CLOT_FLOOR_HU`` (all of it when fewer than ``CLOT_MIN_VOXELS``)."""
+    clot = m & (hu >= CLOT_FLOOR_HU)
+    return clot if clot.sum() >= CLOT_MIN_VOXELS else m
+
+
 def _density_signs(hu: np.ndarray, m: np.ndarray, spacing) -> dict[str, float]:
+    m = clot_voxels(hu, m)
     core = ndi.binary_erosion(m, ball(CORE_EROSION_MM, spacing))
     if core.sum() < 20:
         core = m
