@@ -45,7 +45,7 @@ def test_predict_writes_contract_outputs(scans, tmp_path, capsys):
     assert summary["model_version"] == result["model_version"]
     assert summary["model_variant"] == result["scores"]["model_variant"]["note"]  # which classifier ran
     for key in ("volume_ml", "ivh_volume_ml", "abc2_ml", "he_probability", "risk_band", "definition",
-                "model_id", "model_version", "features_used", "timings_s"):
+                "model_id", "model_version", "feature_version", "features_used", "timings_s"):
         assert key in result, key
     assert 0.0 <= result["he_probability"] <= 1.0
     assert result["mask_source"] == "classic"
@@ -61,6 +61,7 @@ def test_predict_writes_contract_outputs(scans, tmp_path, capsys):
     assert "data:image/png;base64," in report
     assert "BAT score" in report and " of 5, " in report and "{&#x27;value" not in report  # readable, not a repr
     assert "not computable: missing recurrent_ich" in report
+    assert f"v{result['model_version']} ({result['feature_version']})" in report
 
 
 def test_predict_is_deterministic(scans, tmp_path):

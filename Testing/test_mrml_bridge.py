@@ -227,7 +227,7 @@ def _prediction(shape=(4, 4, 4), with_model: bool = True) -> Prediction:
             contributions=[Contribution("volume_ml", 31.25, 0.8), Contribution("swirl", 1.0, -0.3),
                            Contribution("glcm_contrast", 4.2, 0.05)],
             scores=clinical_scores.scores({"sign_blend": 1.0, "sign_hypodensity": 0.0}, 27.5, 3.75, {"onset_to_ct_h": 1.0}),
-            gradcam=np.zeros(shape, np.float32),
+            gradcam=np.zeros(shape, np.float32), feature_version="features-6",
         )
     return Prediction("case-7", np.zeros(shape, np.uint8), "classic", m, model, {}, ["low slice count"])
 
@@ -253,6 +253,7 @@ def test_prediction_table_values_and_units(mrml_scene):
     assert rows["Risk band"][0].ToString() == "high"
     assert rows["Expansion definition"][0].ToString() == "6ml_or_33pct"
     assert rows["Model"][0].ToString() == "he-gbm" and rows["Model version"][0].ToString() == "1.2.0"
+    assert rows["Image-feature definitions"][0].ToString() == "features-6"
     # scores are readable text, not Python reprs; a missing input says which one
     assert rows["BAT score"][0].ToString() == (
         "3 of 5, high risk (blend sign 1, any hypodensity 0, onset to CT < 2.5h 2)")

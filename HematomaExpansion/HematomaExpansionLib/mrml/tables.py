@@ -74,6 +74,8 @@ def prediction_rows(prediction: Prediction, versions: dict[str, str | None] | No
             ("Model", str(model.model_id), ""),
             ("Model version", str(model.model_version), ""),
         ]
+        if model.feature_version:
+            rows.append(("Image-feature definitions", str(model.feature_version), ""))
         rows += describe_scores(model.scores)
         top = sorted(model.contributions, key=lambda c: abs(c.contribution), reverse=True)[:N_TOP_FEATURES]
         for rank, c in enumerate(top, 1):

@@ -103,7 +103,7 @@ def report_rows(prediction: Prediction, result: dict[str, Any]) -> list[tuple[st
         rows += [
             ("Expansion probability", f"{mo.probability:.1%} ({mo.risk_band} risk)"),
             ("Expansion definition", mo.definition),
-            ("Model", f"{mo.model_id} v{mo.model_version}"),
+            ("Model", f"{mo.model_id} v{mo.model_version}" + (f" ({mo.feature_version})" if mo.feature_version else "")),
         ]
         rows += [(name, text) for name, text, _unit in describe_scores(mo.scores)]
     packages = (result.get("software") or {}).get("packages") or {}
