@@ -308,14 +308,14 @@ def _blend(hu: np.ndarray, sm: np.ndarray, core: np.ndarray, spacing) -> tuple[d
     }, part if present else none
 
 
-def clot_voxels(hu: np.ndarray, m: np.ndarray) -> np.ndarray:
+def _clot_voxels(hu: np.ndarray, m: np.ndarray) -> np.ndarray:
     """The mask's voxels of at least ``CLOT_FLOOR_HU`` (all of it when fewer than ``CLOT_MIN_VOXELS``)."""
     clot = m & (hu >= CLOT_FLOOR_HU)
     return clot if clot.sum() >= CLOT_MIN_VOXELS else m
 
 
 def _density_signs(hu: np.ndarray, m: np.ndarray, spacing) -> dict[str, float]:
-    m = clot_voxels(hu, m)
+    m = _clot_voxels(hu, m)
     core = ndi.binary_erosion(m, ball(CORE_EROSION_MM, spacing))
     if core.sum() < 20:
         core = m

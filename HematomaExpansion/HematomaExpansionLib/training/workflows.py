@@ -172,7 +172,8 @@ def run_evaluation(cohort: str, definition: str, models_dir: str | None = None, 
         p_bat = _baseline_probability(base["bat"], bat)
         res["BAT score (logistic)"] = evaluate_scores(y, p_bat, thr)
     meta = {"cohort": str(cohort), "definition": definition, "model_id": pred.model_id, "model_version": pred.version,
-            "feature_version": FEATURE_VERSION, "n_cases": len(y), "n_expanding": int(y.sum()), "variants_used": {v: variants.count(v) for v in set(variants)},
+            "feature_version": FEATURE_VERSION, "n_cases": len(y), "n_expanding": int(y.sum()),
+            "variants_used": {v: variants.count(v) for v in set(variants)},
             "feature_masks": describe_feature_masks(cases), **labelled.meta(),
             "model_training": pred.model.get("training", {})}
     jpath, hpath = write_report(report_dir, f"Expansion model — evaluation on {Path(cohort).name} ({definition})",
