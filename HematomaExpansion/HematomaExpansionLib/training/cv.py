@@ -45,6 +45,10 @@ def without_features(feats: list[dict[str, float]], excluded) -> list[dict[str, 
     return [{k: v for k, v in f.items() if k not in excluded} for f in feats]
 
 
+def _log_iph_volumes(feats: list[dict[str, float]]) -> np.ndarray:
+    return np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
+
+
 def bat_values(feats: list[dict[str, float]], cases: list[Case]) -> np.ndarray:
     out = []
     for f, c in zip(feats, cases):
@@ -95,13 +99,13 @@ def cross_validate(cases: list[Case], feats: list[dict[str, float]], y: np.ndarr
     left-out fold is then also scored on them (``oof_eval``, ``oof_volume_eval``) by the model fitted on ``feats``."""
     with_clin = all(has_clinical(c) for c in cases)
     X, names = assemble(feats, cases, with_clin)
-    vol = np.array([math.log1p(f["volume_iph_ml"]) for f in feats])
+    vol = _log_iph_volumes(feats)
     X_eval = vol_eval = oof_eval = oof_vol_eval = None
     if eval_feats is not None:
         if len(eval_feats) != len(feats):
             raise ValueError("eval_feats must hold one feature row per case")
         X_eval = assemble(eval_feats, cases, with_clin, names=names)[0]
-        vol_eval = np.array([math.log1p(f["volume_iph_ml"]) for f in eval_feats])
+        vol_eval = _log_iph_volumes(eval_feats)
         oof_eval, oof_vol_eval = np.full(len(y), np.nan), np.full(len(y), np.nan)
     bat = bat_values(feats, cases)
     folds = patient_folds([c.patient_id for c in cases], y, k, seed)

@@ -63,6 +63,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
         clf_params = {**GROWTH_CLF, "k": int(clf_params.get("k", GROWTH_CLF["k"])),
                       "random_state": int(clf_params.get("random_state", seed))}
     feature_masks = describe_feature_masks(cases)
+    excluded = sorted(exclude_features)
     if y.sum() < 2 or (len(y) - y.sum()) < 2:
         raise CohortError(f"the cohort has {int(y.sum())} expanding and {int(len(y) - y.sum())} non-expanding cases "
                           f"under the {definition} definition; need at least 2 of each")
@@ -96,7 +97,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
             "n_expanding": int(y.sum()), "cross_validation": f"patient-level stratified {len(set(cv['folds'].tolist()))}-fold",
             "classifier": clf_params, "clinical_inputs_used": cv["with_clinical"], "radiomics_filters": list(filters),
             "threshold (max-F1 on out-of-fold)": round(thr, 3), "deep_features": bool(cnn),
-            "feature_masks": feature_masks, "outcome": outcome, "excluded_features": sorted(exclude_features),
+            "feature_masks": feature_masks, "outcome": outcome, "excluded_features": excluded,
             **labelled.meta()}
     if seg_feats is not None:
         meta["end_to_end"] = f"each left-out fold also {SEGMENTER_MASKS}: {describe_feature_masks(segmenter_cases)}"
@@ -117,7 +118,7 @@ def run_training(cohort: str, definition: str, clf_params: dict[str, Any], folds
     if save:
         model = fit_model(cases, feats, y, clf_params, definition, mid, version, filters, thr,
                                    extra={"cohort": Path(cohort).name, "feature_masks": feature_masks,
-                                          "outcome": outcome, "excluded_features": sorted(exclude_features)},
+                                          "outcome": outcome, "excluded_features": excluded},
                                    outcomes=outcomes)
         mdir = Path(models_dir) if models_dir else config.models_dir()
         extra_files = []
